@@ -1,0 +1,73 @@
+"""``python -m devstack run``: the whole stack natively, until Ctrl-C."""
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from devstack.processes import StartupError
+from devstack.servers import LocalServers
+from devstack.stack import start_native_stack
+from devstack.topology import EDGE_ROUTED, PROCESSES
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    root = Path(args.data_dir).resolve() if args.data_dir else None
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+    servers = LocalServers.create(root)
+    print("starting local servers (postgres, redis, kafka) ...", flush=True)
+    servers.start()
+    try:
+        print("starting services ...", flush=True)
+        stack = start_native_stack(servers, default_ports=not args.free_ports)
+    except StartupError as exc:
+        servers.stop()
+        print(f"start-up failed: {exc}", file=sys.stderr)
+        return 1
+    elapsed = time.monotonic() - started
+    print(f"\nReal-World Architectures is ready in {elapsed:.1f}s (every /readyz 200 via the edge)\n")
+    print(f"  edge (one port reaches everything)  {stack.edge_url}")
+    for route in EDGE_ROUTED:
+        print(f"    {route:<10} {stack.edge_url}/{route}/docs")
+    print("\n  processes (direct)")
+    for spec in PROCESSES:
+        print(f"    {spec.name:<14} {stack.url(spec.name)}")
+    print("\n  servers")
+    print(f"    postgres       {servers.postgres.admin_url}")
+    print(f"    redis          {servers.redis.url}")
+    print(f"    kafka          {servers.kafka.bootstrap_servers}")
+    print(f"\n  logs in {stack.logs_dir()}\n\nCtrl-C stops everything.", flush=True)
+
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    reported: set[str] = set()
+    while not stopping.wait(1.0):
+        # A dead process is reported, not fatal: killing things and watching is the point.
+        for name, proc in stack.processes.items():
+            if not proc.alive and name not in reported:
+                reported.add(name)
+                print(f"{name} exited; its log: {proc.log_path}", file=sys.stderr)
+    print("stopping ...", flush=True)
+    stack.stop()
+    servers.stop()
+    print("stopped.")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="start the whole stack natively until Ctrl-C")
+    run_parser.add_argument("--free-ports", action="store_true", help="free ports, not 8080...")
+    run_parser.add_argument("--data-dir", help="keep server data and logs here (default: a temp dir)")
+    args = parser.parse_args()
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Starting, waiting on and stopping local processes."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class StartupError(RuntimeError):
+    """A local process exited or did not become ready in time."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(
+    condition: Callable[[], bool], *, timeout_s: float, what: str, interval_s: float = 0.05
+) -> None:
+    """Poll ``condition`` until it is true; raise :class:`StartupError` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise StartupError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+@dataclass
+class LocalProcess:
+    """One child process whose output goes to a log file."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    user: str | None = None
+    stop_signal: int = signal.SIGTERM
+    popen: "subprocess.Popen[bytes] | None" = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.popen = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                cwd=self.cwd,
+                user=self.user,
+                # Own process group: Ctrl-C in the runner's terminal reaches only the runner,
+                # which then stops children in order.
+                start_new_session=True,
+            )
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def wait_ready(self, ready: Callable[[], bool], *, timeout_s: float) -> None:
+        def check() -> bool:
+            if not self.alive:
+                raise StartupError(f"{self.name} exited early; last log lines:\n{self.log_tail()}")
+            return ready()
+
+        try:
+            wait_until(check, timeout_s=timeout_s, what=self.name)
+        except StartupError as exc:
+            if "exited early" in str(exc):
+                raise
+            raise StartupError(f"{exc}; last log lines:\n{self.log_tail()}") from None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up (for crash tests)."""
+        if self.popen is not None and self.alive:
+            self.popen.kill()
+            self.popen.wait()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.popen is None or not self.alive:
+            return
+        self.popen.send_signal(self.stop_signal)
+        try:
+            self.popen.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()

@@ -1,0 +1,251 @@
+"""Real local servers in a data directory on free ports: Postgres, Redis, Kafka.
+
+The CQL (Cassandra) server takes its slot in :class:`LocalServers` once it exists; until then
+compose is the only way to run the catalog against Cassandra.
+"""
+
+import asyncio
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from devstack.binaries import kafka_broker_binary, postgres_bin_dir, redis_server_binary
+from devstack.processes import LocalProcess, free_port, port_open
+
+# Postgres refuses to run as root; the machines this runs on (CI included) often are root.
+SERVER_USER = "rwa-devstack"
+STARTUP_TIMEOUT_S = 30.0
+
+
+def _running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _ensure_server_user() -> str:
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
+            check=True,
+            capture_output=True,
+        )
+    return SERVER_USER
+
+
+def _open_path_to(path: Path) -> None:
+    """Let another user traverse every directory above ``path`` and read the tree below it."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        wanted = mode | stat.S_IXOTH | stat.S_IXGRP
+        if mode != wanted:
+            parent.chmod(wanted)
+
+
+def _make_readable(tree: Path) -> None:
+    for root, dirs, files in os.walk(tree):
+        for name in dirs:
+            entry = Path(root, name)
+            entry.chmod(entry.stat().st_mode | 0o055)
+        for name in files:
+            entry = Path(root, name)
+            mode = entry.stat().st_mode
+            extra = 0o044 | (0o011 if mode & stat.S_IXUSR else 0)
+            if mode | extra != mode:
+                entry.chmod(mode | extra)
+
+
+@dataclass
+class PostgresServer:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: LocalProcess | None = None
+
+    @property
+    def admin_url(self) -> str:
+        return self.url("postgres")
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        bin_dir = postgres_bin_dir()
+        user = None
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        socket_dir = self.data_dir / "sock"
+        socket_dir.mkdir(exist_ok=True)
+        if _running_as_root():
+            user = _ensure_server_user()
+            _open_path_to(bin_dir)
+            _make_readable(bin_dir.parent)
+            _open_path_to(self.data_dir)
+            shutil.chown(self.data_dir, user)
+            shutil.chown(socket_dir, user)
+        pgdata = self.data_dir / "pgdata"
+        if not (pgdata / "PG_VERSION").exists():
+            subprocess.run(
+                [str(bin_dir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+                 "-E", "UTF8", "--no-sync", "--no-instructions"],
+                check=True, capture_output=True, user=user,
+            )  # fmt: skip
+        self.process = LocalProcess(
+            name="postgres",
+            argv=[
+                str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(self.port),
+                "-k", str(socket_dir), "-c", "listen_addresses=127.0.0.1",
+                "-c", "max_connections=300", "-c", "fsync=off",
+                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            ],
+            log_path=self.data_dir / "postgres.log",
+            user=user,
+            # SIGINT is Postgres' "fast" shutdown; SIGTERM would wait for clients to leave.
+            stop_signal=signal.SIGINT,
+        )  # fmt: skip
+        self.process.start()
+        self.process.wait_ready(self._accepts_connections, timeout_s=STARTUP_TIMEOUT_S)
+
+    def _accepts_connections(self) -> bool:
+        async def probe() -> bool:
+            try:
+                conn = await asyncpg.connect(self.admin_url, timeout=1)
+            except (OSError, asyncpg.PostgresError):
+                return False
+            await conn.close()
+            return True
+
+        return port_open(self.port) and asyncio.run(probe())
+
+    def create_databases(self, names: list[str]) -> None:
+        async def create() -> None:
+            conn = await asyncpg.connect(self.admin_url)
+            try:
+                existing = {row[0] for row in await conn.fetch("SELECT datname FROM pg_database")}
+                for name in names:
+                    if name not in existing:
+                        await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+
+@dataclass
+class RedisServer:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: LocalProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = LocalProcess(
+            name="redis",
+            argv=[
+                str(redis_server_binary()), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(self.data_dir),
+                "--protected-mode", "no",
+            ],
+            log_path=self.data_dir / "redis.log",
+        )  # fmt: skip
+        self.process.start()
+        self.process.wait_ready(lambda: port_open(self.port), timeout_s=STARTUP_TIMEOUT_S)
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+
+@dataclass
+class KafkaServer:
+    """The Tansu broker: Kafka wire-compatible, memory storage (a restart empties it)."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: LocalProcess | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        address = f"tcp://127.0.0.1:{self.port}"
+        self.process = LocalProcess(
+            name="kafka",
+            argv=[
+                str(kafka_broker_binary()), "broker", "--listener-url", address,
+                "--advertised-listener-url", address, "--storage-engine", "memory://tansu/",
+            ],
+            log_path=self.data_dir / "kafka.log",
+        )  # fmt: skip
+        self.process.start()
+        self.process.wait_ready(lambda: port_open(self.port), timeout_s=STARTUP_TIMEOUT_S)
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+
+# One database per service that owns Postgres data; compose creates the same list
+# (infra/postgres/init-databases.sql, checked by the contract tests).
+SERVICE_DATABASES = ["dispatch", "chat", "payments"]
+
+
+@dataclass
+class LocalServers:
+    """Every backing server of the stack, started together and removed together."""
+
+    root: Path
+    postgres: PostgresServer
+    redis: RedisServer
+    kafka: KafkaServer
+    owns_root: bool = True
+
+    @classmethod
+    def create(cls, root: Path | None = None) -> "LocalServers":
+        owns_root = root is None
+        base = Path(tempfile.mkdtemp(prefix="rwa-devstack-")) if root is None else root
+        return cls(
+            root=base,
+            postgres=PostgresServer(base / "postgres"),
+            redis=RedisServer(base / "redis"),
+            kafka=KafkaServer(base / "kafka"),
+            owns_root=owns_root,
+        )
+
+    def start(self) -> None:
+        try:
+            self.kafka.start()
+            self.redis.start()
+            self.postgres.start()
+            self.postgres.create_databases(SERVICE_DATABASES)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for server in (self.postgres, self.redis, self.kafka):
+            server.stop()
+        if self.owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "LocalServers":
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -1,0 +1,125 @@
+"""The whole stack as local processes against local servers: what `make run` and e2e tests use."""
+
+import sys
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from devstack.processes import LocalProcess, StartupError, free_port, wait_until
+from devstack.servers import LocalServers
+from devstack.topology import EDGE_ROUTED, PROCESSES, ProcessSpec, process
+
+READY_TIMEOUT_S = 60.0
+
+
+def _is_ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class NativeStack:
+    servers: LocalServers
+    ports: dict[str, int]
+    host: str = "127.0.0.1"
+    processes: dict[str, LocalProcess] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, servers: LocalServers, *, default_ports: bool = False) -> "NativeStack":
+        """``default_ports`` uses the documented ports (8080 for the edge); otherwise free ones."""
+        ports = {spec.name: spec.default_port if default_ports else free_port() for spec in PROCESSES}
+        return cls(servers=servers, ports=ports)
+
+    def url(self, name: str) -> str:
+        return f"http://{self.host}:{self.ports[name]}"
+
+    @property
+    def edge_url(self) -> str:
+        return self.url("edge")
+
+    def env_for(self, spec: ProcessSpec) -> dict[str, str]:
+        """The same variable names compose sets (checked by the contract tests)."""
+        prefix = spec.env_prefix
+        env = {
+            f"{prefix}LOG_LEVEL": "INFO",
+            f"{prefix}ENVIRONMENT": "development",
+            f"{prefix}STARTUP_TIMEOUT_S": "60",
+        }
+        if "kafka" in spec.servers:
+            env[f"{prefix}KAFKA_BOOTSTRAP_SERVERS"] = self.servers.kafka.bootstrap_servers
+        if "redis" in spec.servers:
+            env[f"{prefix}REDIS_URL"] = self.servers.redis.url
+        if spec.database:
+            env[f"{prefix}DATABASE_URL"] = self.servers.postgres.url(spec.database)
+        if spec.name == "edge":
+            env[f"{prefix}POP_NAME"] = "pop-1"
+            env[f"{prefix}REGION"] = "local"
+            env[f"{prefix}ORIGIN_TIMEOUT_S"] = "30"
+            for route, target in EDGE_ROUTED.items():
+                env[f"{prefix}{route.upper()}_URL"] = self.url(target)
+        return env
+
+    def _process_for(self, spec: ProcessSpec) -> LocalProcess:
+        return LocalProcess(
+            name=spec.name,
+            argv=[sys.executable, "-m", *spec.command(self.host, self.ports[spec.name])],
+            log_path=self.servers.root / "logs" / f"{spec.name}.log",
+            env=self.env_for(spec),
+        )
+
+    def start(self, names: Iterable[str] | None = None) -> None:
+        """Start the processes (all by default) and wait until each is ready."""
+        specs = [process(name) for name in names] if names is not None else list(PROCESSES)
+        try:
+            for spec in specs:
+                self.processes[spec.name] = self._process_for(spec)
+                self.processes[spec.name].start()
+            with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+                list(pool.map(self.wait_ready, [spec.name for spec in specs]))
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self, name: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+        readyz = f"{self.url(name)}/readyz"
+        self.processes[name].wait_ready(lambda: _is_ready(readyz), timeout_s=timeout_s)
+
+    def wait_ready_through_edge(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        for route in EDGE_ROUTED:
+            wait_until(
+                lambda route=route: _is_ready(f"{self.edge_url}/{route}/readyz"),  # type: ignore[misc]
+                timeout_s=timeout_s,
+                what=f"/{route}/readyz through the edge",
+            )
+
+    def kill(self, name: str) -> None:
+        self.processes[name].kill()
+
+    def restart(self, name: str) -> None:
+        self.processes[name].stop()
+        self.start([name])
+
+    def stop(self) -> None:
+        # Edge first, so clients see a clean refusal rather than half-stopped origins.
+        for name in reversed(list(self.processes)):
+            self.processes[name].stop()
+
+    def logs_dir(self) -> Path:
+        return self.servers.root / "logs"
+
+
+def start_native_stack(servers: LocalServers, *, default_ports: bool = False) -> NativeStack:
+    stack = NativeStack.create(servers, default_ports=default_ports)
+    stack.start()
+    try:
+        stack.wait_ready_through_edge()
+    except StartupError:
+        stack.stop()
+        raise
+    return stack
+

@@ -1,0 +1,60 @@
+"""The processes of the stack: the one list the native runner starts and compose must mirror.
+
+Each process runs the same command under compose and natively (only host and port differ), and
+reads the same environment variable names. ``tests/contract`` checks docker-compose.yml
+against this list.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+ServerName = Literal["postgres", "redis", "kafka"]
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    app: str
+    """uvicorn factory, ``module:function``."""
+    settings: str
+    """settings class, ``module:Class``; its fields are the process's environment."""
+    env_prefix: str
+    database: str | None = None
+    servers: tuple[ServerName, ...] = ()
+    default_port: int = 0
+
+    def command(self, host: str, port: int) -> list[str]:
+        return ["uvicorn", "--factory", self.app, "--host", host, "--port", str(port),
+                "--no-access-log", "--timeout-graceful-shutdown", "5"]  # fmt: skip
+
+
+PROCESSES: tuple[ProcessSpec, ...] = (
+    ProcessSpec("catalog", "catalog.app:create_app", "catalog.settings:CatalogSettings",
+                "CATALOG_", servers=("redis", "kafka"), default_port=8001),
+    ProcessSpec("dispatch", "dispatch.app:create_app", "dispatch.settings:DispatchSettings",
+                "DISPATCH_", database="dispatch", servers=("postgres", "redis", "kafka"),
+                default_port=8002),
+    ProcessSpec("chat", "chat.app:create_app", "chat.settings:ChatSettings", "CHAT_",
+                database="chat", servers=("postgres", "redis", "kafka"), default_port=8003),
+    ProcessSpec("chat-gateway", "chat.gateway:create_app", "chat.settings:ChatSettings",
+                "CHAT_", database="chat", servers=("postgres", "redis", "kafka"),
+                default_port=8004),
+    ProcessSpec("chat-fanout", "chat.workers:create_fanout_app", "chat.settings:ChatSettings",
+                "CHAT_", database="chat", servers=("postgres", "redis", "kafka"),
+                default_port=8005),
+    ProcessSpec("payments", "payments.app:create_app", "payments.settings:PaymentsSettings",
+                "PAYMENTS_", database="payments", servers=("postgres", "kafka"),
+                default_port=8006),
+    ProcessSpec("edge", "edge.app:create_app", "edge.settings:EdgeSettings", "EDGE_",
+                default_port=8080),
+)  # fmt: skip
+
+EDGE_ROUTED = {"catalog": "catalog", "dispatch": "dispatch", "chat": "chat", "payments": "payments"}
+"""Edge path prefix -> the process that serves it."""
+
+
+def process(name: str) -> ProcessSpec:
+    for spec in PROCESSES:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)

@@ -1,0 +1,1 @@
+"""Run-time code every service of the stack shares, written once."""

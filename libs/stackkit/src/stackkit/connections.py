@@ -1,0 +1,52 @@
+"""Opening Postgres and Redis clients on a lifespan's exit stack, with a readiness check each."""
+
+from contextlib import AsyncExitStack
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from stackkit.kafka import EventProducer, TopicSpec, ensure_topics
+from stackkit.retrying import retry_until_available
+from stackkit.service import ReadinessCheck
+
+
+async def open_postgres(
+    stack: AsyncExitStack, dsn: str, *, timeout_s: float, max_size: int = 10
+) -> tuple["asyncpg.Pool[asyncpg.Record]", ReadinessCheck]:
+    """A pool that survives a server restart: broken connections are replaced on acquire."""
+
+    async def connect() -> "asyncpg.Pool[asyncpg.Record]":
+        return await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, timeout=5)
+
+    pool = await retry_until_available(connect, what="postgres", timeout_s=timeout_s)
+    stack.push_async_callback(pool.close)
+
+    async def check() -> None:
+        await pool.fetchval("SELECT 1")
+
+    return pool, check
+
+
+async def open_redis(
+    stack: AsyncExitStack, url: str, *, timeout_s: float
+) -> tuple["aioredis.Redis", ReadinessCheck]:
+    client = aioredis.Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
+    )
+    stack.push_async_callback(client.aclose)
+    await retry_until_available(client.ping, what="redis", timeout_s=timeout_s)
+
+    async def check() -> None:
+        await client.ping()
+
+    return client, check
+
+
+async def open_event_producer(
+    stack: AsyncExitStack, bootstrap_servers: str, topics: list[TopicSpec], *, timeout_s: float
+) -> tuple[EventProducer, ReadinessCheck]:
+    """A started producer, with the service's topics (and their dead-letter twins) created."""
+    producer = await EventProducer.start(bootstrap_servers, timeout_s=timeout_s)
+    stack.push_async_callback(producer.stop)
+    await ensure_topics(bootstrap_servers, topics)
+    return producer, producer.check

@@ -1,0 +1,176 @@
+"""An at-least-once consumer loop: handle, then commit; dedupe in an inbox; retry; dead-letter.
+
+Offsets are committed (``offset + 1``) only after every message before them was handled or
+dead-lettered, so a crash re-delivers and never skips. The inbox turns re-delivery into a no-op,
+so each event takes effect once per consumer group. A message that still fails after
+``max_attempts`` (or is not a valid envelope) goes to ``<topic>.dlq`` with the reason in its
+headers, so one poison message never blocks its partition.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
+
+from stackkit.events import Event
+from stackkit.inbox import Inbox
+from stackkit.kafka import (
+    CONSUMER_HEARTBEAT_INTERVAL_MS,
+    CONSUMER_SESSION_TIMEOUT_MS,
+    EventProducer,
+    dead_letter_topic,
+)
+from stackkit.logs import get_logger
+from stackkit.retrying import retry_until_available
+from stackkit.service import ReadinessCheck
+
+TxT = TypeVar("TxT")
+Handler = Callable[[Event, TxT], Awaitable[None]]
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    bootstrap_servers: str
+    group_id: str
+    topics: tuple[str, ...]
+    max_attempts: int = 5
+    retry_max_wait_s: float = 2.0
+    batch_size: int = 200
+    startup_timeout_s: float = 60.0
+
+
+class EventConsumer(Generic[TxT]):
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        handler: Handler[TxT],
+        inbox: Inbox[TxT],
+        dead_letters: EventProducer,
+    ) -> None:
+        self.config = config
+        self._handler = handler
+        self._inbox = inbox
+        self._dead_letters = dead_letters
+        self._consumer: AIOKafkaConsumer | None = None
+        self.handled = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+
+    async def run(self) -> None:
+        """Consume until cancelled; always leaves the group cleanly."""
+
+        async def connect() -> AIOKafkaConsumer:
+            consumer = AIOKafkaConsumer(
+                *self.config.topics,
+                bootstrap_servers=self.config.bootstrap_servers,
+                group_id=self.config.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=CONSUMER_SESSION_TIMEOUT_MS,
+                heartbeat_interval_ms=CONSUMER_HEARTBEAT_INTERVAL_MS,
+            )
+            try:
+                await consumer.start()
+            except Exception:
+                await consumer.stop()
+                raise
+            return consumer
+
+        consumer = await retry_until_available(
+            connect, what="kafka consumer", timeout_s=self.config.startup_timeout_s
+        )
+        self._consumer = consumer
+        try:
+            while True:
+                batches = await consumer.getmany(
+                    timeout_ms=1000, max_records=self.config.batch_size
+                )
+                for partition, records in batches.items():
+                    for record in records:
+                        await self._process(record)
+                    await self._commit(consumer, partition, records[-1].offset + 1)
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._consumer is not None
+
+    async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({partition: offset})
+        except (CommitFailedError, KafkaError) as exc:
+            # The partition moved during a rebalance: its new owner re-reads from the last
+            # commit and the inbox skips what we already handled.
+            log.warning("commit_failed", partition=str(partition), error=repr(exc))
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        try:
+            event = Event.decode(record.value)
+        except (ValidationError, ValueError, TypeError) as exc:
+            await self._dead_letter(record, f"invalid envelope: {exc}")
+            return
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.config.max_attempts),
+                wait=wait_exponential(multiplier=0.05, max=self.config.retry_max_wait_s),
+                reraise=True,
+            ):
+                with attempt:
+                    await self._handle_once(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("handler_failed", event_id=event.id, event_type=event.type)
+            await self._dead_letter(record, f"handler failed: {exc!r}")
+
+    async def _handle_once(self, event: Event) -> None:
+        async with self._inbox.claim(self.config.group_id, event.id) as tx:
+            if tx is None:
+                self.duplicates += 1
+                return
+            await self._handler(event, tx)
+        self.handled += 1
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        self.dead_lettered += 1
+        headers = [
+            ("dlq.reason", reason[:1000].encode()),
+            ("dlq.group", self.config.group_id.encode()),
+            ("dlq.source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        await self._dead_letters.publish_raw(
+            dead_letter_topic(record.topic), record.value, record.key, headers
+        )
+        log.error("dead_lettered", topic=record.topic, offset=record.offset, reason=reason)
+
+
+def run_in_background(stack: AsyncExitStack, consumer: "EventConsumer[Any]") -> ReadinessCheck:
+    """Run ``consumer`` for the lifespan of an app; its check fails until it has joined its group."""
+    task = asyncio.create_task(consumer.run(), name=f"consumer:{consumer.config.group_id}")
+
+    async def cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(cancel)
+
+    async def check() -> None:
+        if task.done():
+            error = task.exception() if not task.cancelled() else None
+            raise RuntimeError(f"consumer stopped: {error!r}")
+        if not consumer.running:
+            raise RuntimeError("consumer not connected yet")
+
+    return check

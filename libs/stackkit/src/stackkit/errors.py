@@ -1,0 +1,148 @@
+"""The stack's one error model.
+
+Domain code raises :class:`DomainError` subclasses with no HTTP in them; one table here maps
+them to status codes and to the body ``{"error": {"type", "code", "message", "param",
+"request_id"}}``. Bad input is always a 4xx, never a 500.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stackkit.logs import get_logger
+from stackkit.request_context import current_request_id
+
+log = get_logger(__name__)
+
+
+class DomainError(Exception):
+    """Base of errors the domain raises; ``code`` is a stable machine-readable string."""
+
+    error_type = "invalid_request_error"
+    code = "invalid"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class Invalid(DomainError):
+    code = "invalid"
+
+
+class NotFound(DomainError):
+    code = "resource_missing"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class Unauthorized(DomainError):
+    error_type = "authentication_error"
+    code = "unauthorized"
+
+
+class Unavailable(DomainError):
+    error_type = "api_error"
+    code = "dependency_unavailable"
+
+
+class UpstreamUnreachable(DomainError):
+    error_type = "api_error"
+    code = "upstream_unreachable"
+
+
+class UpstreamTimeout(DomainError):
+    error_type = "api_error"
+    code = "upstream_timeout"
+
+
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    Invalid: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    Conflict: 409,
+    UpstreamUnreachable: 502,
+    Unavailable: 503,
+    UpstreamTimeout: 504,
+}
+
+_TYPE_BY_STATUS = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(
+    *, error_type: str, code: str, message: str, param: str | None = None
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "type": error_type,
+            "code": code,
+            "message": message,
+            "param": param,
+            "request_id": current_request_id(),
+        }
+    }
+
+
+def status_for(error: DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    body = error_body(
+        error_type=exc.error_type, code=exc.code, message=exc.message, param=exc.param
+    )
+    return JSONResponse(body, status_code=status_for(exc))
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    param = ".".join(loc) or None
+    message = f"{param}: {first['msg']}" if param else str(first["msg"])
+    body = error_body(
+        error_type="invalid_request_error", code="parameter_invalid", message=message, param=param
+    )
+    return JSONResponse(body, status_code=400)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    body = error_body(
+        error_type=_TYPE_BY_STATUS.get(exc.status_code, "api_error"),
+        code=code,
+        message=str(exc.detail),
+    )
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", error=repr(exc))
+    body = error_body(error_type="api_error", code="internal_error", message="internal error")
+    return JSONResponse(body, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

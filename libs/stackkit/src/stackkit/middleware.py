@@ -1,0 +1,67 @@
+"""One pure-ASGI middleware: request id, metrics by route template, one access log line."""
+
+import time
+import uuid
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stackkit.logs import get_logger
+from stackkit.metrics import HttpMetrics
+from stackkit.request_context import set_request_id
+
+REQUEST_ID_HEADER = "x-request-id"
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+log = get_logger("stackkit.access")
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex[:24]}"
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode())
+        # Keep a caller's id (the edge sets one) so one id follows a request across services.
+        request_id = incoming.decode("latin-1")[:64] if incoming else new_request_id()
+        set_request_id(request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope.get("method", "WS")
+            if scope["type"] == "http":
+                self.metrics.observe(method, route, status, elapsed)
+            if scope["path"] not in _QUIET_PATHS:
+                log.info(
+                    "request",
+                    method=method,
+                    path=scope["path"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+            structlog.contextvars.unbind_contextvars("request_id")
+            set_request_id(None)

@@ -1,0 +1,80 @@
+"""Builds a service's FastAPI app: lifespan-owned adapters, errors, health, readiness, metrics."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from stackkit.errors import install_error_handlers
+from stackkit.logs import configure_logging, get_logger
+from stackkit.metrics import HttpMetrics
+from stackkit.middleware import RequestMiddleware
+from stackkit.settings import ServiceSettings
+
+ReadinessCheck = Callable[[], Awaitable[object]]
+"""Raises (or times out) when the dependency it checks is not usable."""
+
+OpenResources = Callable[[FastAPI, AsyncExitStack], Awaitable[dict[str, ReadinessCheck]]]
+"""Opens a service's adapters on the exit stack, stores them on ``app.state``, returns checks."""
+
+READINESS_TIMEOUT_S = 2.0
+
+log = get_logger(__name__)
+
+
+def create_service_app(
+    *,
+    name: str,
+    settings: ServiceSettings,
+    open_resources: OpenResources,
+    description: str = "",
+) -> FastAPI:
+    """The one way every process of the stack becomes an ASGI app."""
+    configure_logging(name, settings.log_level)
+    checks: dict[str, ReadinessCheck] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            checks.update(await open_resources(app, stack))
+            log.info("started", service=name)
+            yield
+            log.info("stopping", service=name)
+
+    app = FastAPI(title=name, description=description, lifespan=lifespan)
+    app.state.settings = settings
+    metrics = HttpMetrics()
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(RequestMiddleware, metrics=metrics)
+
+    @app.get("/healthz", tags=["ops"], summary="Alive: the process serves HTTP")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": name}
+
+    @app.get("/readyz", tags=["ops"], summary="Ready: every dependency answers")
+    async def readyz() -> JSONResponse:
+        results = await asyncio.gather(*(_run_check(check) for check in checks.values()))
+        report = dict(zip(checks, results, strict=True))
+        ready = all(result == "ok" for result in report.values())
+        body = {"status": "ready" if ready else "unavailable", "service": name, "checks": report}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _run_check(check: ReadinessCheck) -> str:
+    try:
+        await asyncio.wait_for(check(), READINESS_TIMEOUT_S)
+    except TimeoutError:
+        return "timeout"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"[:200]
+    return "ok"

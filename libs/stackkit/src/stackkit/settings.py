@@ -1,0 +1,48 @@
+"""Settings base: environment variables only, one prefix per service.
+
+Compose and the native runner set the same variable names, so a service never knows which
+of the two started it.
+"""
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every process has. Subclasses set ``model_config`` with their own ``env_prefix``."""
+
+    model_config = SettingsConfigDict(env_prefix="STACK_", extra="ignore", frozen=True)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    environment: Literal["development", "production"] = "development"
+    startup_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long start-up waits for a dependency before giving up.",
+    )
+
+
+class KafkaSettings(BaseSettings):
+    """Mixin for processes that publish or consume events."""
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+
+
+class PostgresSettings(BaseSettings):
+    """Mixin for processes that own a Postgres database."""
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+class RedisSettings(BaseSettings):
+    """Mixin for processes that use Redis."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+
+def settings_env_names(settings_type: type[BaseSettings]) -> set[str]:
+    """The environment variable names a settings class reads (used by the contract tests)."""
+    prefix = str(settings_type.model_config.get("env_prefix", ""))
+    return {f"{prefix}{name}".upper() for name in settings_type.model_fields}

@@ -1,0 +1,1 @@
+"""Netflix's catalog: Cassandra wide rows behind an EVCache-style cache, Open Connect steering."""

@@ -1,0 +1,4 @@
+from stackkit.kafka import TopicSpec
+
+PLAYS = TopicSpec("catalog.plays")
+TOPICS = [PLAYS]

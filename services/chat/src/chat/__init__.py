@@ -1,0 +1,1 @@
+"""Slack's messaging: WebSocket gateways, a fanout service, per-channel ordering, presence, replay."""

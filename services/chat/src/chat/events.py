@@ -1,0 +1,4 @@
+from stackkit.kafka import TopicSpec
+
+MESSAGES = TopicSpec("chat.messages")
+TOPICS = [MESSAGES]

@@ -1,0 +1,58 @@
+"""The fanout worker: turns one channel message on Kafka into deliveries per gateway."""
+
+from contextlib import AsyncExitStack
+
+import asyncpg
+from fastapi import FastAPI
+
+from chat.events import MESSAGES, TOPICS
+from chat.settings import ChatSettings
+from stackkit.connections import open_event_producer, open_postgres, open_redis
+from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
+from stackkit.events import Event
+from stackkit.inbox import PostgresInbox
+from stackkit.logs import get_logger
+from stackkit.service import ReadinessCheck, create_service_app
+
+FANOUT_GROUP = "chat-fanout"
+
+log = get_logger(__name__)
+
+
+async def fan_out(event: Event, tx: "asyncpg.Connection[asyncpg.Record]") -> None:
+    log.info("message_received", event_id=event.id, channel=event.subject)
+
+
+def create_fanout_app(settings: ChatSettings | None = None) -> FastAPI:
+    settings = settings or ChatSettings()
+
+    async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
+        timeout = settings.startup_timeout_s
+        db, db_ready = await open_postgres(stack, settings.database_url, timeout_s=timeout)
+        app.state.redis, redis_ready = await open_redis(stack, settings.redis_url, timeout_s=timeout)
+        producer, kafka_ready = await open_event_producer(
+            stack, settings.kafka_bootstrap_servers, TOPICS, timeout_s=timeout
+        )
+        inbox = PostgresInbox(db)
+        await inbox.create_table()
+        config = ConsumerConfig(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=FANOUT_GROUP,
+            topics=(MESSAGES.name,),
+            startup_timeout_s=timeout,
+        )
+        consumer = EventConsumer(config, fan_out, inbox, dead_letters=producer)
+        consumer_ready = run_in_background(stack, consumer)
+        return {
+            "postgres": db_ready,
+            "redis": redis_ready,
+            "kafka": kafka_ready,
+            "consumer": consumer_ready,
+        }
+
+    return create_service_app(
+        name="chat-fanout",
+        settings=settings,
+        open_resources=open_resources,
+        description="Slack: the channel fanout worker.",
+    )

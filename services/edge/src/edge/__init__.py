@@ -1,0 +1,1 @@
+"""Cloudflare's edge: identical PoPs in front of every service."""
