@@ -13,6 +13,8 @@ from stackkit.request_context import current_request_id
 from stackkit.service import ReadinessCheck, create_service_app
 
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# The edge's own server sets these; content-encoding goes because httpx already decoded the body.
+EDGE_OWNED_RESPONSE_HEADERS = frozenset({"date", "server", "x-request-id", "content-encoding"})
 
 
 def create_app(settings: EdgeSettings | None = None) -> FastAPI:
@@ -36,7 +38,8 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
     async def pop_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
         response: Response = await call_next(request)
         response.headers["x-edge-pop"] = settings.pop_name
-        response.headers["cf-ray"] = f"{current_request_id()}-{settings.pop_name}"
+        # This middleware wraps the request-id one, so the id is read back from the response.
+        response.headers["cf-ray"] = f"{response.headers.get('x-request-id', '')}-{settings.pop_name}"
         response.headers.setdefault("cf-cache-status", "DYNAMIC")
         return response
 
@@ -67,8 +70,7 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
             raise UpstreamUnreachable(f"{service} is unreachable") from exc
         response = Response(content=upstream.content, status_code=upstream.status_code)
         for name, value in forwardable_headers(list(upstream.headers.multi_items())):
-            # httpx already decoded the body, so its encoding no longer applies.
-            if name.lower() != "content-encoding":
+            if name.lower() not in EDGE_OWNED_RESPONSE_HEADERS:
                 response.headers.append(name, value)
         return response
 
