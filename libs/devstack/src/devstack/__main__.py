@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"start-up failed: {exc}", file=sys.stderr)
         return 1
     elapsed = time.monotonic() - started
-    print(f"\nReal-World Architectures is ready in {elapsed:.1f}s (every /readyz 200 via the edge)\n")
+    print(
+        f"\nReal-World Architectures is ready in {elapsed:.1f}s (every /readyz 200 via the edge)\n"
+    )
     print(f"  edge (one port reaches everything)  {stack.edge_url}")
     for route in EDGE_ROUTED:
         print(f"    {route:<10} {stack.edge_url}/{route}/docs")
@@ -64,7 +66,9 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="start the whole stack natively until Ctrl-C")
     run_parser.add_argument("--free-ports", action="store_true", help="free ports, not 8080...")
-    run_parser.add_argument("--data-dir", help="keep server data and logs here (default: a temp dir)")
+    run_parser.add_argument(
+        "--data-dir", help="keep server data and logs here (default: a temp dir)"
+    )
     args = parser.parse_args()
     return run(args)
 

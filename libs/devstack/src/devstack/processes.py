@@ -29,6 +29,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def ensure_port_free(port: int, what: str) -> None:
+    """Fail before starting: a server on a taken port would look ready while it is not ours."""
+    if port_open(port):
+        raise StartupError(f"{what}: port {port} is already in use")
+
+
 def wait_until(
     condition: Callable[[], bool], *, timeout_s: float, what: str, interval_s: float = 0.05
 ) -> None:

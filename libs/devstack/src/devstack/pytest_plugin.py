@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from devstack.servers import SERVICE_DATABASES, KafkaServer, LocalServers, PostgresServer, RedisServer
+from devstack.servers import (
+    SERVICE_DATABASES,
+    KafkaServer,
+    LocalServers,
+    PostgresServer,
+    RedisServer,
+)
 from devstack.stack import NativeStack, start_native_stack
 
 

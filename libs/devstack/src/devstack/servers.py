@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 
 from devstack.binaries import kafka_broker_binary, postgres_bin_dir, redis_server_binary
-from devstack.processes import LocalProcess, free_port, port_open
+from devstack.processes import LocalProcess, ensure_port_free, free_port, port_open
 
 # Postgres refuses to run as root; the machines this runs on (CI included) often are root.
 SERVER_USER = "rwa-devstack"
@@ -34,7 +34,14 @@ def _ensure_server_user() -> str:
         pwd.getpwnam(SERVER_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVER_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -77,6 +84,7 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
+        ensure_port_free(self.port, "postgres")
         bin_dir = postgres_bin_dir()
         user = None
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -152,6 +160,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        ensure_port_free(self.port, "redis")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = LocalProcess(
             name="redis",
@@ -183,6 +192,7 @@ class KafkaServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        ensure_port_free(self.port, "kafka")
         address = f"tcp://127.0.0.1:{self.port}"
         self.process = LocalProcess(
             name="kafka",

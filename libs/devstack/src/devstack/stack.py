@@ -8,7 +8,13 @@ from pathlib import Path
 
 import httpx
 
-from devstack.processes import LocalProcess, StartupError, free_port, wait_until
+from devstack.processes import (
+    LocalProcess,
+    StartupError,
+    ensure_port_free,
+    free_port,
+    wait_until,
+)
 from devstack.servers import LocalServers
 from devstack.topology import EDGE_ROUTED, PROCESSES, ProcessSpec, process
 
@@ -32,7 +38,9 @@ class NativeStack:
     @classmethod
     def create(cls, servers: LocalServers, *, default_ports: bool = False) -> "NativeStack":
         """``default_ports`` uses the documented ports (8080 for the edge); otherwise free ones."""
-        ports = {spec.name: spec.default_port if default_ports else free_port() for spec in PROCESSES}
+        ports = {
+            spec.name: spec.default_port if default_ports else free_port() for spec in PROCESSES
+        }
         return cls(servers=servers, ports=ports)
 
     def url(self, name: str) -> str:
@@ -65,6 +73,7 @@ class NativeStack:
         return env
 
     def _process_for(self, spec: ProcessSpec) -> LocalProcess:
+        ensure_port_free(self.ports[spec.name], spec.name)
         return LocalProcess(
             name=spec.name,
             argv=[sys.executable, "-m", *spec.command(self.host, self.ports[spec.name])],
@@ -122,4 +131,3 @@ def start_native_stack(servers: LocalServers, *, default_ports: bool = False) ->
         stack.stop()
         raise
     return stack
-

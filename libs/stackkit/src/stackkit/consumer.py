@@ -106,7 +106,9 @@ class EventConsumer(Generic[TxT]):
     def running(self) -> bool:
         return self._consumer is not None
 
-    async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int) -> None:
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int
+    ) -> None:
         try:
             await consumer.commit({partition: offset})
         except (CommitFailedError, KafkaError) as exc:
@@ -156,7 +158,7 @@ class EventConsumer(Generic[TxT]):
 
 
 def run_in_background(stack: AsyncExitStack, consumer: "EventConsumer[Any]") -> ReadinessCheck:
-    """Run ``consumer`` for the lifespan of an app; its check fails until it has joined its group."""
+    """Run ``consumer`` for the lifespan of an app; its check fails until it has joined."""
     task = asyncio.create_task(consumer.run(), name=f"consumer:{consumer.config.group_id}")
 
     async def cancel() -> None:

@@ -2,7 +2,8 @@
 
 Domain code raises :class:`DomainError` subclasses with no HTTP in them; one table here maps
 them to status codes and to the body ``{"error": {"type", "code", "message", "param",
-"request_id"}}``. Bad input is always a 4xx, never a 500.
+"request_id"}}``. Bad input is always a 4xx, never a 500. Unexpected exceptions become a 500
+in the same shape in :mod:`stackkit.middleware`, where the request id is still known.
 """
 
 from typing import Any
@@ -12,10 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from stackkit.logs import get_logger
 from stackkit.request_context import current_request_id
-
-log = get_logger(__name__)
 
 
 class DomainError(Exception):
@@ -135,14 +133,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", error=repr(exc))
-    body = error_body(error_type="api_error", code="internal_error", message="internal error")
-    return JSONResponse(body, status_code=500)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

@@ -13,7 +13,7 @@ def new_event_id() -> str:
 
 
 class Event(BaseModel):
-    """``subject`` is the entity whose order matters (channel, trip, payment): it is the Kafka key."""
+    """``subject`` is the entity whose order matters (channel, trip, payment): the Kafka key."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -30,5 +30,5 @@ class Event(BaseModel):
 
     @classmethod
     def decode(cls, raw: bytes) -> "Event":
-        """Raises ``pydantic.ValidationError`` (a ``ValueError``) on anything but a valid envelope."""
+        """Raises ``pydantic.ValidationError`` (a ``ValueError``) on anything but an envelope."""
         return cls.model_validate_json(raw)

@@ -9,14 +9,20 @@ already processed by this group.
   twice only if the process dies between the effect and the mark, so keep such effects idempotent.
 """
 
+from __future__ import annotations
+
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeAlias, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
+from asyncpg.pool import PoolConnectionProxy
 
 TxT_co = TypeVar("TxT_co", covariant=True)
+
+PostgresTx: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+"""What a handler behind a :class:`PostgresInbox` gets: a connection inside the transaction."""
 
 INBOX_DDL = """
 CREATE TABLE IF NOT EXISTS event_inbox (
@@ -33,16 +39,14 @@ class Inbox(Protocol[TxT_co]):
 
 
 class PostgresInbox:
-    def __init__(self, pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
         self._pool = pool
 
     async def create_table(self) -> None:
         await self._pool.execute(INBOX_DDL)
 
     @asynccontextmanager
-    async def claim(
-        self, group: str, event_id: str
-    ) -> AsyncIterator["asyncpg.Connection[asyncpg.Record] | None"]:
+    async def claim(self, group: str, event_id: str) -> AsyncIterator[PostgresTx | None]:
         async with self._pool.acquire() as conn, conn.transaction():
             # A concurrent claim of the same id (during a rebalance) blocks on this row until
             # the first commits, then sees the conflict and skips.
@@ -56,7 +60,7 @@ class PostgresInbox:
 
 
 class RedisInbox:
-    def __init__(self, client: "aioredis.Redis", *, ttl_s: int = 7 * 24 * 3600) -> None:
+    def __init__(self, client: aioredis.Redis, *, ttl_s: int = 7 * 24 * 3600) -> None:
         self._client = client
         self._ttl_s = ttl_s
 
@@ -65,7 +69,7 @@ class RedisInbox:
         return f"inbox:{group}:{event_id}"
 
     @asynccontextmanager
-    async def claim(self, group: str, event_id: str) -> AsyncIterator["aioredis.Redis | None"]:
+    async def claim(self, group: str, event_id: str) -> AsyncIterator[aioredis.Redis | None]:
         key = self._key(group, event_id)
         if await self._client.exists(key):
             yield None

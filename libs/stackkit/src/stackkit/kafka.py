@@ -4,6 +4,7 @@ Never uses the idempotent or transactional producer: the local Tansu broker reje
 the stack's guarantees come from outboxes and consumer-side dedupe instead.
 """
 
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
@@ -44,10 +45,9 @@ async def ensure_topics(bootstrap_servers: str, topics: list[TopicSpec]) -> None
             if name not in existing
         ]
         if wanted:
-            try:
+            # Another process may create them between our list and our create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another process created them between our list and create
             log.info("topics_created", topics=[t.name for t in wanted])
     finally:
         await admin.close()

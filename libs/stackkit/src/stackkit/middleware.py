@@ -3,9 +3,11 @@
 import time
 import uuid
 
+import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stackkit.errors import error_body
 from stackkit.logs import get_logger
 from stackkit.metrics import HttpMetrics
 from stackkit.request_context import set_request_id
@@ -35,12 +37,14 @@ class RequestMiddleware:
         set_request_id(request_id)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
+        response_started = False
         started = time.perf_counter()
 
         async def send_with_request_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
                 message = {**message, "headers": headers}
@@ -48,6 +52,11 @@ class RequestMiddleware:
 
         try:
             await self.app(scope, receive, send_with_request_id)
+        except Exception as exc:
+            if scope["type"] != "http" or response_started:
+                raise
+            log.exception("unhandled_error", error=repr(exc))
+            await self._internal_error(send_with_request_id)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
@@ -65,3 +74,15 @@ class RequestMiddleware:
                 )
             structlog.contextvars.unbind_contextvars("request_id")
             set_request_id(None)
+
+    @staticmethod
+    async def _internal_error(send: Send) -> None:
+        body = orjson.dumps(
+            error_body(error_type="api_error", code="internal_error", message="internal error")
+        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 500, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

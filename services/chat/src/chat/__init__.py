@@ -1,1 +1,1 @@
-"""Slack's messaging: WebSocket gateways, a fanout service, per-channel ordering, presence, replay."""
+"""Slack's messaging: WebSocket gateways, channel fanout, per-channel ordering, presence, replay."""

@@ -3,10 +3,10 @@
 from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
-
-from chat.settings import ChatSettings
 from stackkit.connections import open_redis
 from stackkit.service import ReadinessCheck, create_service_app
+
+from chat.settings import ChatSettings
 
 
 def create_app(settings: ChatSettings | None = None) -> FastAPI:
@@ -14,7 +14,9 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
 
     async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
         timeout = settings.startup_timeout_s
-        app.state.redis, redis_ready = await open_redis(stack, settings.redis_url, timeout_s=timeout)
+        app.state.redis, redis_ready = await open_redis(
+            stack, settings.redis_url, timeout_s=timeout
+        )
         return {"redis": redis_ready}
 
     return create_service_app(

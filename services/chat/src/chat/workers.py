@@ -2,24 +2,23 @@
 
 from contextlib import AsyncExitStack
 
-import asyncpg
 from fastapi import FastAPI
-
-from chat.events import MESSAGES, TOPICS
-from chat.settings import ChatSettings
 from stackkit.connections import open_event_producer, open_postgres, open_redis
 from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
 from stackkit.events import Event
-from stackkit.inbox import PostgresInbox
+from stackkit.inbox import PostgresInbox, PostgresTx
 from stackkit.logs import get_logger
 from stackkit.service import ReadinessCheck, create_service_app
+
+from chat.events import MESSAGES, TOPICS
+from chat.settings import ChatSettings
 
 FANOUT_GROUP = "chat-fanout"
 
 log = get_logger(__name__)
 
 
-async def fan_out(event: Event, tx: "asyncpg.Connection[asyncpg.Record]") -> None:
+async def fan_out(event: Event, tx: PostgresTx) -> None:
     log.info("message_received", event_id=event.id, channel=event.subject)
 
 
@@ -29,7 +28,9 @@ def create_fanout_app(settings: ChatSettings | None = None) -> FastAPI:
     async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
         timeout = settings.startup_timeout_s
         db, db_ready = await open_postgres(stack, settings.database_url, timeout_s=timeout)
-        app.state.redis, redis_ready = await open_redis(stack, settings.redis_url, timeout_s=timeout)
+        app.state.redis, redis_ready = await open_redis(
+            stack, settings.redis_url, timeout_s=timeout
+        )
         producer, kafka_ready = await open_event_producer(
             stack, settings.kafka_bootstrap_servers, TOPICS, timeout_s=timeout
         )

@@ -5,12 +5,12 @@ from contextlib import AsyncExitStack
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-
-from edge.routing import forwardable_headers, route_for
-from edge.settings import EdgeSettings
 from stackkit.errors import NotFound, UpstreamTimeout, UpstreamUnreachable
 from stackkit.request_context import current_request_id
 from stackkit.service import ReadinessCheck, create_service_app
+
+from edge.routing import forwardable_headers, route_for
+from edge.settings import EdgeSettings
 
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # The edge's own server sets these; content-encoding goes because httpx already decoded the body.
@@ -39,7 +39,9 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
         response: Response = await call_next(request)
         response.headers["x-edge-pop"] = settings.pop_name
         # This middleware wraps the request-id one, so the id is read back from the response.
-        response.headers["cf-ray"] = f"{response.headers.get('x-request-id', '')}-{settings.pop_name}"
+        response.headers["cf-ray"] = (
+            f"{response.headers.get('x-request-id', '')}-{settings.pop_name}"
+        )
         response.headers.setdefault("cf-cache-status", "DYNAMIC")
         return response
 
@@ -47,7 +49,9 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
     async def proxy(service: str, rest: str, request: Request) -> Response:
         route = route_for(service, origins)
         if route is None:
-            raise NotFound(f"no service at /{service}; try one of {sorted(origins)}", code="not_found")
+            raise NotFound(
+                f"no service at /{service}; try one of {sorted(origins)}", code="not_found"
+            )
         client: httpx.AsyncClient = request.app.state.origin_client
         headers = forwardable_headers(
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]

@@ -1,1 +1,1 @@
-"""Stripe's payments: idempotency keys, a payment state machine, serializable Postgres, an outbox."""
+"""Stripe's payments: idempotency keys, a state machine, serializable Postgres, an outbox."""

@@ -1,0 +1,52 @@
+# Real-World Architectures: every entry point. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+# uv is bootstrapped with pip when missing; `python -m uv` works without a PATH change.
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+COMPOSE ?= docker compose
+
+.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+bootstrap: ## install uv if it is missing
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+
+sync: bootstrap ## install every dependency from uv.lock into .venv
+	@$(UV) sync --frozen --all-packages
+
+run: sync ## start the whole stack natively (local servers + every service); Ctrl-C stops it
+	@$(UV) run --frozen python -m devstack run
+
+test: sync lint ## lint, type-check, then every test (unit, integration, contract, e2e)
+	@$(UV) run --frozen pytest
+
+test-fast: sync ## unit and contract tests only: no servers
+	@$(UV) run --frozen pytest tests -m "not integration and not e2e" --ignore=tests/e2e
+
+lint: sync ## ruff and mypy
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy libs services tests
+
+fmt: sync ## format and auto-fix
+	@$(UV) run --frozen ruff format .
+	@$(UV) run --frozen ruff check --fix .
+
+up: ## docker compose: build and start the stack (edge on http://localhost:8080)
+	$(COMPOSE) up --build -d --wait
+
+down: ## docker compose: stop the stack and remove its volumes
+	$(COMPOSE) down -v
+
+logs: ## docker compose: follow the logs
+	$(COMPOSE) logs -f
+
+bench load load-ui: ## benchmarks and load tests (placeholder until the load-test issue lands)
+	@echo "make $@ is a placeholder: locust scenarios and 'make bench' arrive with the load-test issue." >&2
+	@exit 1
+
+clean: ## remove caches and the virtualenv
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

