@@ -151,3 +151,20 @@ def test_services_survive_a_dependency_restart(
 
     wait_until(ready_again, timeout_s=30, what=f"{route} ready after {server} restart")
     assert edge.get(f"/{route}/readyz").json()["checks"][server] == "ok"
+
+
+def test_a_service_started_before_its_database_waits_for_it(
+    native_stack: NativeStack, edge: httpx.Client
+) -> None:
+    postgres = native_stack.servers.postgres
+    native_stack.stop(["payments"])
+    postgres.stop()
+    native_stack.start(["payments"], wait=False)
+    try:
+        # Still waiting for Postgres in its start-up: alive, but not serving yet.
+        assert native_stack.processes["payments"].alive
+        assert edge.get("/payments/readyz").status_code == 502
+    finally:
+        postgres.start()
+    native_stack.wait_ready("payments")
+    assert edge.get("/payments/readyz").status_code == 200

@@ -81,17 +81,18 @@ class NativeStack:
             env=self.env_for(spec),
         )
 
-    def start(self, names: Iterable[str] | None = None) -> None:
-        """Start the processes (all by default) and wait until each is ready."""
+    def start(self, names: Iterable[str] | None = None, *, wait: bool = True) -> None:
+        """Start the processes (all by default) and, unless ``wait`` is false, wait until ready."""
         specs = [process(name) for name in names] if names is not None else list(PROCESSES)
         try:
             for spec in specs:
                 self.processes[spec.name] = self._process_for(spec)
                 self.processes[spec.name].start()
-            with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-                list(pool.map(self.wait_ready, [spec.name for spec in specs]))
+            if wait:
+                with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+                    list(pool.map(self.wait_ready, [spec.name for spec in specs]))
         except BaseException:
-            self.stop()
+            self.stop([spec.name for spec in specs])
             raise
 
     def wait_ready(self, name: str, timeout_s: float = READY_TIMEOUT_S) -> None:
@@ -113,10 +114,12 @@ class NativeStack:
         self.processes[name].stop()
         self.start([name])
 
-    def stop(self) -> None:
-        # Edge first, so clients see a clean refusal rather than half-stopped origins.
+    def stop(self, names: Iterable[str] | None = None) -> None:
+        """Stop the processes (all by default); the edge goes first, being started last."""
+        chosen = set(self.processes if names is None else names)
         for name in reversed(list(self.processes)):
-            self.processes[name].stop()
+            if name in chosen:
+                self.processes[name].stop()
 
     def logs_dir(self) -> Path:
         return self.servers.root / "logs"

@@ -37,7 +37,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     structlog.contextvars.bind_contextvars(service=service)
-    # uvicorn's access log duplicates our request log line.
+    # uvicorn configured its own plain-text handlers before calling our factory: route its
+    # lines through the JSON handler too. Its access log duplicates our request line.
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
 
 

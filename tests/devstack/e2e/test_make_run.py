@@ -1,0 +1,49 @@
+"""`make run` (python -m devstack run): one command brings the stack up; Ctrl-C takes it down."""
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from devstack.processes import port_open, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_native_runner_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    output = tmp_path / "run.log"
+    with open(output, "wb") as log:
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "run", "--free-ports"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(
+            lambda: "Ctrl-C stops everything" in output.read_text() or runner.poll() is not None,
+            timeout_s=120,
+            what="the runner to report ready",
+        )
+        text = output.read_text()
+        assert runner.poll() is None, text
+        ready = re.search(r"ready in ([\d.]+)s", text)
+        assert ready, text
+        print(f"native stack ready in {ready.group(1)}s")
+        edge_url = re.search(r"edge \(one port reaches everything\)\s+(\S+)", text)
+        logs_dir = re.search(r"logs in (\S+)", text)
+        assert edge_url and logs_dir, text
+        for route in ("catalog", "dispatch", "chat", "payments"):
+            assert httpx.get(f"{edge_url.group(1)}/{route}/readyz").status_code == 200
+        ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)", text)]
+        ports += [int(port) for port in re.findall(r"127\.0\.0\.1:(\d+)\s*$", text, re.M)]
+        assert len(ports) >= 10, text
+    finally:
+        runner.send_signal(signal.SIGINT)
+        exit_code = runner.wait(60)
+    assert exit_code == 0, output.read_text()
+    assert "stopped." in output.read_text()
+    assert not Path(logs_dir.group(1)).parent.exists(), "the runner's temp dir is removed"
+    assert [port for port in ports if port_open(port)] == []
