@@ -10,6 +10,7 @@ from tests.contract.conftest import VenvTool
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted(ROOT.glob("services/*/Dockerfile"))
+MEMBER_COPY = re.compile(r"^COPY ((?:libs|services)/[\w-]+)/pyproject.toml ")
 
 
 def test_every_service_has_a_dockerfile() -> None:
@@ -38,3 +39,27 @@ def test_image_is_multi_stage_non_root_with_a_healthcheck(dockerfile: Path) -> N
     assert f"--no-install-workspace --package {service}" in text
     assert f"--no-editable --package {service}" in text
     assert "COPY . " not in text, "never copy the whole repository into an image"
+
+
+def _recipe(dockerfile: Path) -> str:
+    """The Dockerfile with its service's name abstracted, member metadata copies aside."""
+    lines = [line for line in dockerfile.read_text().splitlines() if not MEMBER_COPY.match(line)]
+    return "\n".join(lines).replace(dockerfile.parent.name, "{service}")
+
+
+def test_service_images_differ_only_by_the_service_name() -> None:
+    """One recipe for every image: a fix to one Dockerfile must reach them all."""
+    for dockerfile in DOCKERFILES[1:]:
+        assert _recipe(dockerfile) == _recipe(DOCKERFILES[0]), f"{dockerfile} drifted"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)
+def test_image_copies_every_workspace_members_metadata(dockerfile: Path) -> None:
+    """uv resolves the locked workspace only when every member's pyproject.toml is present."""
+    members = {path.parent.relative_to(ROOT).as_posix() for path in ROOT.glob("*/*/pyproject.toml")}
+    copied = {
+        match.group(1)
+        for match in map(MEMBER_COPY.match, dockerfile.read_text().splitlines())
+        if match
+    }
+    assert copied == members

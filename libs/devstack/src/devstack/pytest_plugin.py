@@ -8,17 +8,21 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from devstack.servers import (
     SERVICE_DATABASES,
     KafkaServer,
+    LocalServer,
     LocalServers,
     PostgresServer,
     RedisServer,
 )
 from devstack.stack import NativeStack, start_native_stack
+
+ServerT = TypeVar("ServerT", bound=LocalServer)
 
 
 @pytest.fixture(scope="session")
@@ -28,35 +32,29 @@ def devstack_root() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server(devstack_root: Path) -> Iterator[PostgresServer]:
-    server = PostgresServer(devstack_root / "postgres")
+def _serve(server: ServerT) -> Iterator[ServerT]:
     try:
         server.start()
-        server.create_databases(SERVICE_DATABASES)
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(devstack_root: Path) -> Iterator[PostgresServer]:
+    for server in _serve(PostgresServer(devstack_root / "postgres")):
+        server.create_databases(SERVICE_DATABASES)
+        yield server
 
 
 @pytest.fixture(scope="session")
 def redis_server(devstack_root: Path) -> Iterator[RedisServer]:
-    server = RedisServer(devstack_root / "redis")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    yield from _serve(RedisServer(devstack_root / "redis"))
 
 
 @pytest.fixture(scope="session")
 def kafka_server(devstack_root: Path) -> Iterator[KafkaServer]:
-    server = KafkaServer(devstack_root / "kafka")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    yield from _serve(KafkaServer(devstack_root / "kafka"))
 
 
 @pytest.fixture(scope="session")

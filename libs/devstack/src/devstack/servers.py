@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 import asyncpg
 
@@ -71,10 +72,41 @@ def _make_readable(tree: Path) -> None:
 
 
 @dataclass
-class PostgresServer:
+class LocalServer:
+    """One server process in ``data_dir`` listening on 127.0.0.1:``port``."""
+
+    name: ClassVar[str]
     data_dir: Path
     port: int = field(default_factory=free_port)
     process: LocalProcess | None = None
+
+    def start(self) -> None:
+        ensure_port_free(self.port, self.name)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = self._prepare()
+        self.process.start()
+        self.process.wait_ready(self._ready, timeout_s=STARTUP_TIMEOUT_S)
+
+    def _prepare(self) -> LocalProcess:
+        """Set up the data dir; return the (not yet started) server process."""
+        raise NotImplementedError
+
+    def _ready(self) -> bool:
+        return port_open(self.port)
+
+    def _process(self, argv: list[str], **options: Any) -> LocalProcess:
+        return LocalProcess(
+            name=self.name, argv=argv, log_path=self.data_dir / f"{self.name}.log", **options
+        )
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+
+@dataclass
+class PostgresServer(LocalServer):
+    name: ClassVar[str] = "postgres"
 
     @property
     def admin_url(self) -> str:
@@ -83,11 +115,9 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def start(self) -> None:
-        ensure_port_free(self.port, "postgres")
+    def _prepare(self) -> LocalProcess:
         bin_dir = postgres_bin_dir()
         user = None
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         socket_dir = self.data_dir / "sock"
         socket_dir.mkdir(exist_ok=True)
         if _running_as_root():
@@ -104,23 +134,19 @@ class PostgresServer:
                  "-E", "UTF8", "--no-sync", "--no-instructions"],
                 check=True, capture_output=True, user=user,
             )  # fmt: skip
-        self.process = LocalProcess(
-            name="postgres",
-            argv=[
+        return self._process(
+            [
                 str(bin_dir / "postgres"), "-D", str(pgdata), "-p", str(self.port),
                 "-k", str(socket_dir), "-c", "listen_addresses=127.0.0.1",
                 "-c", "max_connections=300", "-c", "fsync=off",
                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
             ],
-            log_path=self.data_dir / "postgres.log",
             user=user,
             # SIGINT is Postgres' "fast" shutdown; SIGTERM would wait for clients to leave.
             stop_signal=signal.SIGINT,
         )  # fmt: skip
-        self.process.start()
-        self.process.wait_ready(self._accepts_connections, timeout_s=STARTUP_TIMEOUT_S)
 
-    def _accepts_connections(self) -> bool:
+    def _ready(self) -> bool:
         async def probe() -> bool:
             try:
                 conn = await asyncpg.connect(self.admin_url, timeout=1)
@@ -144,70 +170,43 @@ class PostgresServer:
 
         asyncio.run(create())
 
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop()
-
 
 @dataclass
-class RedisServer:
-    data_dir: Path
-    port: int = field(default_factory=free_port)
-    process: LocalProcess | None = None
+class RedisServer(LocalServer):
+    name: ClassVar[str] = "redis"
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        ensure_port_free(self.port, "redis")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = LocalProcess(
-            name="redis",
-            argv=[
+    def _prepare(self) -> LocalProcess:
+        return self._process(
+            [
                 str(redis_server_binary()), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", str(self.data_dir),
                 "--protected-mode", "no",
-            ],
-            log_path=self.data_dir / "redis.log",
+            ]
         )  # fmt: skip
-        self.process.start()
-        self.process.wait_ready(lambda: port_open(self.port), timeout_s=STARTUP_TIMEOUT_S)
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop()
 
 
 @dataclass
-class KafkaServer:
+class KafkaServer(LocalServer):
     """The Tansu broker: Kafka wire-compatible, memory storage (a restart empties it)."""
 
-    data_dir: Path
-    port: int = field(default_factory=free_port)
-    process: LocalProcess | None = None
+    name: ClassVar[str] = "kafka"
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        ensure_port_free(self.port, "kafka")
+    def _prepare(self) -> LocalProcess:
         address = f"tcp://127.0.0.1:{self.port}"
-        self.process = LocalProcess(
-            name="kafka",
-            argv=[
+        return self._process(
+            [
                 str(kafka_broker_binary()), "broker", "--listener-url", address,
                 "--advertised-listener-url", address, "--storage-engine", "memory://tansu/",
-            ],
-            log_path=self.data_dir / "kafka.log",
+            ]
         )  # fmt: skip
-        self.process.start()
-        self.process.wait_ready(lambda: port_open(self.port), timeout_s=STARTUP_TIMEOUT_S)
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop()
 
 
 # One database per service that owns Postgres data; compose creates the same list

@@ -1,13 +1,15 @@
-"""Opening Postgres and Redis clients on a lifespan's exit stack, with a readiness check each."""
+"""Opening backends (Postgres, Redis, Kafka) on a lifespan's exit stack, each with its check."""
 
 from contextlib import AsyncExitStack
 
 import asyncpg
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 
 from stackkit.kafka import EventProducer, TopicSpec, ensure_topics
 from stackkit.retrying import retry_until_available
 from stackkit.service import ReadinessCheck
+from stackkit.settings import KafkaSettings, PostgresSettings, RedisSettings, ServiceSettings
 
 
 async def open_postgres(
@@ -50,3 +52,33 @@ async def open_event_producer(
     stack.push_async_callback(producer.stop)
     await ensure_topics(bootstrap_servers, topics)
     return producer, producer.check
+
+
+async def open_backends(
+    app: FastAPI,
+    stack: AsyncExitStack,
+    settings: ServiceSettings,
+    *,
+    topics: list[TopicSpec] | None = None,
+) -> dict[str, ReadinessCheck]:
+    """Open every backend the settings declare, waiting for each, and return their checks.
+
+    By the settings' mixins: :class:`PostgresSettings` gives ``app.state.db`` (a pool),
+    :class:`RedisSettings` gives ``app.state.redis``, and :class:`KafkaSettings` gives
+    ``app.state.events`` (an :class:`EventProducer`, with ``topics`` created).
+    """
+    timeout = settings.startup_timeout_s
+    checks: dict[str, ReadinessCheck] = {}
+    if isinstance(settings, PostgresSettings):
+        app.state.db, checks["postgres"] = await open_postgres(
+            stack, settings.database_url, timeout_s=timeout
+        )
+    if isinstance(settings, RedisSettings):
+        app.state.redis, checks["redis"] = await open_redis(
+            stack, settings.redis_url, timeout_s=timeout
+        )
+    if isinstance(settings, KafkaSettings):
+        app.state.events, checks["kafka"] = await open_event_producer(
+            stack, settings.kafka_bootstrap_servers, topics or [], timeout_s=timeout
+        )
+    return checks

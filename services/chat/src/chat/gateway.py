@@ -3,9 +3,10 @@
 from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
-from stackkit.connections import open_redis
+from stackkit.connections import open_backends
 from stackkit.service import ReadinessCheck, create_service_app
 
+from chat.events import TOPICS
 from chat.settings import ChatSettings
 
 
@@ -13,11 +14,8 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
     settings = settings or ChatSettings()
 
     async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
-        timeout = settings.startup_timeout_s
-        app.state.redis, redis_ready = await open_redis(
-            stack, settings.redis_url, timeout_s=timeout
-        )
-        return {"redis": redis_ready}
+        # Messages sent over a socket are stored and published here, like the Web API does.
+        return await open_backends(app, stack, settings, topics=TOPICS)
 
     return create_service_app(
         name="chat-gateway",

@@ -3,7 +3,7 @@
 from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
-from stackkit.connections import open_event_producer, open_postgres, open_redis
+from stackkit.connections import open_backends
 from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
 from stackkit.events import Event
 from stackkit.inbox import PostgresInbox, PostgresTx
@@ -26,30 +26,18 @@ def create_fanout_app(settings: ChatSettings | None = None) -> FastAPI:
     settings = settings or ChatSettings()
 
     async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
-        timeout = settings.startup_timeout_s
-        db, db_ready = await open_postgres(stack, settings.database_url, timeout_s=timeout)
-        app.state.redis, redis_ready = await open_redis(
-            stack, settings.redis_url, timeout_s=timeout
-        )
-        producer, kafka_ready = await open_event_producer(
-            stack, settings.kafka_bootstrap_servers, TOPICS, timeout_s=timeout
-        )
-        inbox = PostgresInbox(db)
+        checks = await open_backends(app, stack, settings, topics=TOPICS)
+        inbox = PostgresInbox(app.state.db)
         await inbox.create_table()
         config = ConsumerConfig(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=FANOUT_GROUP,
             topics=(MESSAGES.name,),
-            startup_timeout_s=timeout,
+            startup_timeout_s=settings.startup_timeout_s,
         )
-        consumer = EventConsumer(config, fan_out, inbox, dead_letters=producer)
-        consumer_ready = run_in_background(stack, consumer)
-        return {
-            "postgres": db_ready,
-            "redis": redis_ready,
-            "kafka": kafka_ready,
-            "consumer": consumer_ready,
-        }
+        consumer = EventConsumer(config, fan_out, inbox, dead_letters=app.state.events)
+        checks["consumer"] = run_in_background(stack, consumer)
+        return checks
 
     return create_service_app(
         name="chat-fanout",
