@@ -13,6 +13,7 @@ from stackkit.consumer import ConsumerConfig, EventConsumer
 from stackkit.events import Event
 from stackkit.inbox import PostgresInbox, PostgresTx
 from stackkit.kafka import TopicSpec
+from stackkit.schema import apply_schema
 
 PROBE_DDL = "CREATE TABLE IF NOT EXISTS probe_received (consumer_group text, event_id text)"
 
@@ -28,7 +29,7 @@ async def main(args: argparse.Namespace) -> None:
 
     async with AsyncExitStack() as stack:
         pool, _ = await open_postgres(stack, args.dsn, timeout_s=30)
-        await pool.execute(PROBE_DDL)
+        await apply_schema(pool, "tests.probe_received", PROBE_DDL)
         producer, _ = await open_event_producer(
             stack, args.bootstrap, [TopicSpec(args.topic)], timeout_s=30
         )

@@ -46,10 +46,22 @@ def test_every_process_serves_docs_and_metrics(native_stack: NativeStack) -> Non
         assert "http_requests_total" in metrics
 
 
+@pytest.mark.parametrize("route", sorted(EDGE_ROUTED))
+def test_each_services_docs_work_through_the_edge(edge: httpx.Client, route: str) -> None:
+    docs = edge.get(f"/{route}/docs")
+    assert docs.status_code == 200
+    assert f"'/{route}/openapi.json'" in docs.text
+    assert edge.get(f"/{route}/openapi.json").json()["info"]["title"] == route
+
+
 def test_an_unknown_path_is_a_404_in_the_error_model(edge: httpx.Client) -> None:
     response = edge.get("/nowhere/at/all")
     assert response.status_code == 404
     assert response.json()["error"]["request_id"] == response.headers["x-request-id"]
+
+
+def _tails(probes: dict[str, LocalProcess]) -> str:
+    return "\n".join(f"{name}:\n{probe.log_tail(10)}" for name, probe in probes.items())
 
 
 def _probe(stack: NativeStack, group: str, topic: str, dsn: str) -> LocalProcess:
@@ -101,7 +113,9 @@ async def test_each_event_is_consumed_once_per_group_across_a_consumer_crash(
         async def crashing_is_mid_stream() -> bool:
             return await handled(crashing) >= 60
 
-        await eventually(crashing_is_mid_stream, timeout_s=60, what="the first 60 events")
+        await eventually(
+            crashing_is_mid_stream, timeout_s=60, what=lambda: f"60 events; {_tails(probes)}"
+        )
         probes[crashing].kill()
         at_crash = await handled(crashing)
         assert at_crash < len(events), "the crash must land mid-stream"
@@ -111,7 +125,7 @@ async def test_each_event_is_consumed_once_per_group_across_a_consumer_crash(
         async def all_handled() -> bool:
             return all([await handled(group) >= len(events) for group in probes])
 
-        await eventually(all_handled, timeout_s=90, what="every event in both groups")
+        await eventually(all_handled, timeout_s=90, what=lambda: f"all events; {_tails(probes)}")
         for group in probes:
             rows = await conn.fetch(
                 "SELECT event_id, count(*) AS n FROM probe_received WHERE consumer_group = $1 "

@@ -146,3 +146,11 @@ def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
 def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     assert "/widgets" in client.get("/openapi.json").json()["paths"]
+
+
+def test_behind_a_path_prefix_the_docs_point_at_the_prefixed_openapi(client: TestClient) -> None:
+    prefixed = {"x-forwarded-prefix": "/widgets-service"}
+    docs = client.get("/docs", headers=prefixed)
+    assert "'/widgets-service/openapi.json'" in docs.text
+    assert client.get("/widgets/one", headers=prefixed).json() == {"name": "one", "size": 1}
+    assert client.get("/openapi.json", headers=prefixed).status_code == 200

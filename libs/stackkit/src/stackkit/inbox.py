@@ -19,6 +19,8 @@ import asyncpg
 import redis.asyncio as aioredis
 from asyncpg.pool import PoolConnectionProxy
 
+from stackkit.schema import apply_schema
+
 TxT_co = TypeVar("TxT_co", covariant=True)
 
 PostgresTx: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
@@ -43,7 +45,7 @@ class PostgresInbox:
         self._pool = pool
 
     async def create_table(self) -> None:
-        await self._pool.execute(INBOX_DDL)
+        await apply_schema(self._pool, "stackkit.event_inbox", INBOX_DDL)
 
     @asynccontextmanager
     async def claim(self, group: str, event_id: str) -> AsyncIterator[PostgresTx | None]:

@@ -1,5 +1,6 @@
 """One pure-ASGI middleware: request id, metrics by route template, one access log line."""
 
+import re
 import time
 import uuid
 
@@ -13,7 +14,9 @@ from stackkit.metrics import HttpMetrics
 from stackkit.request_context import set_request_id
 
 REQUEST_ID_HEADER = "x-request-id"
-_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+FORWARDED_PREFIX_HEADER = b"x-forwarded-prefix"
+_PREFIX = re.compile(r"/[a-z][a-z0-9-]*")
+_QUIET_PATHS = ("/healthz", "/readyz", "/metrics")
 
 log = get_logger("stackkit.access")
 
@@ -31,7 +34,13 @@ class RequestMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode())
+        headers = dict(scope["headers"])
+        prefix = headers.get(FORWARDED_PREFIX_HEADER, b"").decode("latin-1").rstrip("/")
+        if _PREFIX.fullmatch(prefix):
+            # Behind the edge at /payments: links the app generates (the docs' openapi.json)
+            # must carry the prefix the client used. ASGI's path includes root_path.
+            scope = {**scope, "root_path": prefix, "path": prefix + scope["path"]}
+        incoming = headers.get(REQUEST_ID_HEADER.encode())
         # Keep a caller's id (the edge sets one) so one id follows a request across services.
         request_id = incoming.decode("latin-1")[:64] if incoming else new_request_id()
         set_request_id(request_id)
@@ -63,7 +72,7 @@ class RequestMiddleware:
             method = scope.get("method", "WS")
             if scope["type"] == "http":
                 self.metrics.observe(method, route, status, elapsed)
-            if scope["path"] not in _QUIET_PATHS:
+            if not scope["path"].endswith(_QUIET_PATHS):
                 log.info(
                     "request",
                     method=method,
