@@ -37,7 +37,9 @@ def test_local_servers_start_answer_and_are_removed() -> None:
                 await producer.stop()
 
         asyncio.run(kafka_answers())
-        processes = [s.process for s in (servers.postgres, servers.redis, servers.kafka)]
+        processes = [
+            s.process for s in (servers.postgres, servers.redis, servers.kafka, servers.cql)
+        ]
         if os.geteuid() == 0:
             postgres = servers.postgres.process
             assert postgres is not None and postgres.popen is not None
@@ -45,7 +47,7 @@ def test_local_servers_start_answer_and_are_removed() -> None:
             assert stat.st_uid != 0, "postgres must not run as root"
     assert not servers.root.exists()
     assert all(process is not None and not process.alive for process in processes)
-    for port in (servers.postgres.port, servers.redis.port, servers.kafka.port):
+    for port in (servers.postgres.port, servers.redis.port, servers.kafka.port, servers.cql.port):
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0
 

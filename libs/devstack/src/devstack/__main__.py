@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)
     servers = LocalServers.create(root)
-    print("starting local servers (postgres, redis, kafka) ...", flush=True)
+    print("starting local servers (postgres, redis, kafka, cql) ...", flush=True)
     servers.start()
     try:
         print("starting services ...", flush=True)
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"    postgres       {servers.postgres.admin_url}")
     print(f"    redis          {servers.redis.url}")
     print(f"    kafka          {servers.kafka.bootstrap_servers}")
+    print(f"    cql            {servers.cql.contact_point}  (development server, not Cassandra)")
     print(f"\n  logs in {stack.logs_dir()}\n\nCtrl-C stops everything.", flush=True)
 
     stopping = threading.Event()

@@ -14,6 +14,7 @@ import pytest
 
 from devstack.servers import (
     SERVICE_DATABASES,
+    CqlServer,
     KafkaServer,
     LocalServer,
     LocalServers,
@@ -58,17 +59,24 @@ def kafka_server(devstack_root: Path) -> Iterator[KafkaServer]:
 
 
 @pytest.fixture(scope="session")
+def cql_server(devstack_root: Path) -> Iterator[CqlServer]:
+    yield from _serve(CqlServer(devstack_root / "cql"))
+
+
+@pytest.fixture(scope="session")
 def local_servers(
     devstack_root: Path,
     postgres_server: PostgresServer,
     redis_server: RedisServer,
     kafka_server: KafkaServer,
+    cql_server: CqlServer,
 ) -> LocalServers:
     return LocalServers(
         root=devstack_root,
         postgres=postgres_server,
         redis=redis_server,
         kafka=kafka_server,
+        cql=cql_server,
         owns_root=False,
     )
 

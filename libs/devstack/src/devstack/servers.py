@@ -1,7 +1,7 @@
-"""Real local servers in a data directory on free ports: Postgres, Redis, Kafka.
+"""Real local servers in a data directory on free ports: Postgres, Redis, Kafka and CQL.
 
-The CQL (Cassandra) server takes its slot in :class:`LocalServers` once it exists; until then
-compose is the only way to run the catalog against Cassandra.
+The CQL server is this repository's development server (:mod:`devstack.cql`), not a database:
+compose runs Apache Cassandra.
 """
 
 import asyncio
@@ -11,6 +11,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +210,22 @@ class KafkaServer(LocalServer):
         )  # fmt: skip
 
 
+@dataclass
+class CqlServer(LocalServer):
+    """The in-memory CQL development server (:mod:`devstack.cql`), as a child process."""
+
+    name: ClassVar[str] = "cql"
+
+    @property
+    def contact_point(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _prepare(self) -> LocalProcess:
+        return self._process(
+            [sys.executable, "-m", "devstack.cql", "--host", "127.0.0.1", "--port", str(self.port)]
+        )
+
+
 # One database per service that owns Postgres data; compose creates the same list
 # (infra/postgres/init-databases.sql, checked by the contract tests).
 SERVICE_DATABASES = ["dispatch", "chat", "payments"]
@@ -222,6 +239,7 @@ class LocalServers:
     postgres: PostgresServer
     redis: RedisServer
     kafka: KafkaServer
+    cql: CqlServer
     owns_root: bool = True
 
     @classmethod
@@ -233,12 +251,14 @@ class LocalServers:
             postgres=PostgresServer(base / "postgres"),
             redis=RedisServer(base / "redis"),
             kafka=KafkaServer(base / "kafka"),
+            cql=CqlServer(base / "cql"),
             owns_root=owns_root,
         )
 
     def start(self) -> None:
         try:
             self.kafka.start()
+            self.cql.start()
             self.redis.start()
             self.postgres.start()
             self.postgres.create_databases(SERVICE_DATABASES)
@@ -247,7 +267,7 @@ class LocalServers:
             raise
 
     def stop(self) -> None:
-        for server in (self.postgres, self.redis, self.kafka):
+        for server in (self.postgres, self.redis, self.kafka, self.cql):
             server.stop()
         if self.owns_root:
             shutil.rmtree(self.root, ignore_errors=True)

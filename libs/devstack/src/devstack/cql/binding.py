@@ -48,17 +48,19 @@ class ColumnSpec:
 @dataclass
 class Bindings:
     specs: list[ColumnSpec]
-    values: list[bytes | None | Any]
+    values: list[bytes | Any | None]
 
     @classmethod
     def none(cls) -> Bindings:
         return cls([], [])
 
-    def value(self, marker: BindMarker) -> bytes | None | Any:
+    def value(self, marker: BindMarker) -> bytes | Any | None:
         return self.values[marker.index]
 
 
-def _receivers(statement: Statement, schema: TableSchema | None) -> Iterator[tuple[Term, str, CqlType]]:
+def _receivers(
+    statement: Statement, schema: TableSchema | None
+) -> Iterator[tuple[Term, str, CqlType]]:
     """(term, name, receiving type) for every term position that can hold a bind marker."""
 
     def column(name: str) -> CqlType:
@@ -95,9 +97,8 @@ def _receivers(statement: Statement, schema: TableSchema | None) -> Iterator[tup
                 yield relation.value, f"in({relation.column})", CqlType("list", (receiver,))
             else:
                 yield relation.value, relation.column, receiver
-    if isinstance(statement, Insert | Update):
-        if statement.ttl is not None:
-            yield statement.ttl, "[ttl]", INT
+    if isinstance(statement, Insert | Update) and statement.ttl is not None:
+        yield statement.ttl, "[ttl]", INT
     if isinstance(statement, Insert | Update | Delete) and statement.timestamp is not None:
         yield statement.timestamp, "[timestamp]", BIGINT
     if isinstance(statement, Select):
@@ -133,7 +134,7 @@ def bind_specs(statement: Statement, schema: TableSchema | None) -> list[ColumnS
     return [found[index] for index in range(len(found))]
 
 
-def evaluate(term: Term, receiver: CqlType, bindings: Bindings) -> bytes | None | Any:
+def evaluate(term: Term, receiver: CqlType, bindings: Bindings) -> bytes | Any | None:
     """A term as the serialized value ``receiver`` stores (``None`` for null, or UNSET)."""
     if isinstance(term, BindMarker):
         raw = bindings.value(term)

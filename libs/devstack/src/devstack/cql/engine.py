@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
@@ -76,7 +77,7 @@ Result = Void | SetKeyspace | SchemaChange | Page | Prepared
 
 @dataclass
 class QueryOptions:
-    values: list[bytes | None | Any] = field(default_factory=list)
+    values: list[bytes | Any | None] = field(default_factory=list)
     names: list[str] | None = None
     page_size: int | None = None
     paging_state: bytes | None = None
@@ -100,7 +101,13 @@ class Keyspace:
 
 
 class Engine:
-    def __init__(self, rpc_address: str = "127.0.0.1", rpc_port: int = 9042) -> None:
+    def __init__(
+        self,
+        rpc_address: str = "127.0.0.1",
+        rpc_port: int = 9042,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clock = clock
         self.keyspaces: dict[str, Keyspace] = {}
         self.prepared: dict[bytes, Prepared] = {}
         self.host_id = uuid.uuid4()
@@ -110,9 +117,9 @@ class Engine:
         self._bootstrapping = True
         for name in SYSTEM_KEYSPACES:
             self._create_keyspace(CreateKeyspace(name, False, {"class": LOCAL_STRATEGY}))
-        for keyspace, statements in SYSTEM_TABLES.items():
+        for keyspace_name, statements in SYSTEM_TABLES.items():
             for ddl in statements:
-                self._run(parse(ddl), Bindings.none(), QueryOptions(), Session(keyspace))
+                self._run(parse(ddl), Bindings.none(), QueryOptions(), Session(keyspace_name))
         self._bootstrapping = False
         for keyspace in list(self.keyspaces.values()):
             self._record_keyspace(keyspace)
@@ -148,21 +155,27 @@ class Engine:
             if isinstance(statement, Select) and schema is not None
             else []
         )
-        prepared = Prepared(statement_id, statement, session.keyspace, specs, pk_indexes, result_columns)
+        prepared = Prepared(
+            statement_id, statement, session.keyspace, specs, pk_indexes, result_columns
+        )
         self.prepared[statement_id] = prepared
         return prepared
 
-    def execute_prepared(self, statement_id: bytes, options: QueryOptions, session: Session) -> Result:
+    def execute_prepared(
+        self, statement_id: bytes, options: QueryOptions, session: Session
+    ) -> Result:
         prepared = self.prepared.get(statement_id)
         if prepared is None:
             raise Unprepared(statement_id)
         scoped = Session(prepared.keyspace)
-        return self._run(prepared.statement, self._bindings(prepared.specs, options), options, scoped)
+        return self._run(
+            prepared.statement, self._bindings(prepared.specs, options), options, scoped
+        )
 
     def batch(
         self,
         kind: str,
-        items: list[tuple[str | bytes, list[bytes | None | Any]]],
+        items: list[tuple[str | bytes, list[bytes | Any | None]]],
         options: QueryOptions,
         session: Session,
     ) -> Result:
@@ -173,7 +186,11 @@ class Engine:
                 prepared = self.prepared.get(query)
                 if prepared is None:
                     raise Unprepared(query)
-                statement, scoped, specs = prepared.statement, Session(prepared.keyspace), prepared.specs
+                statement, scoped, specs = (
+                    prepared.statement,
+                    Session(prepared.keyspace),
+                    prepared.specs,
+                )
             else:
                 statement, scoped = parse(query), session
                 specs = bind_specs(statement, self._schema_for(statement, session))
@@ -186,7 +203,7 @@ class Engine:
 
     def next_timestamp(self) -> int:
         """Server-side write time in microseconds, strictly increasing."""
-        now = int(time.time() * 1_000_000)
+        now = int(self.clock() * 1_000_000)
         self._last_timestamp = max(now, self._last_timestamp + 1)
         return self._last_timestamp
 
@@ -213,7 +230,8 @@ class Engine:
         keyspace = name or session.keyspace
         if keyspace is None:
             raise InvalidRequest(
-                "No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename"
+                "No keyspace has been specified. USE a keyspace, "
+                "or explicitly specify keyspace.tablename"
             )
         return keyspace
 
@@ -235,12 +253,16 @@ class Engine:
     ) -> Result:
         if isinstance(statement, Select):
             table = self._table(statement.table, session)
-            page = reads.select(table, statement, bindings, time.time(), options.page_size, options.paging_state)
+            page = reads.select(
+                table, statement, bindings, self.clock(), options.page_size, options.paging_state
+            )
             return page
         if isinstance(statement, Insert | Update | Delete):
             table = self._table(statement.table, session)
             self._refuse_system_write(table.schema.keyspace)
-            ctx = writes.WriteContext(table, bindings, options.timestamp or self.next_timestamp(), time.time())
+            ctx = writes.WriteContext(
+                table, bindings, options.timestamp or self.next_timestamp(), self.clock()
+            )
             return self._write(ctx, statement) or Void()
         if isinstance(statement, Batch):
             items = [(s, bindings, session) for s in statement.statements]
@@ -278,11 +300,17 @@ class Engine:
         options: QueryOptions,
     ) -> Result:
         timestamp = options.timestamp or self.next_timestamp()
-        now = time.time()
+        now = self.clock()
         resolved = []
         for statement, bindings, session in statements:
-            if statement.if_not_exists if isinstance(statement, Insert) else (statement.if_exists or statement.conditions):
-                raise InvalidRequest("conditional batches are not supported by this development server")
+            if (
+                statement.if_not_exists
+                if isinstance(statement, Insert)
+                else (statement.if_exists or statement.conditions)
+            ):
+                raise InvalidRequest(
+                    "conditional batches are not supported by this development server"
+                )
             table = self._table(statement.table, session)
             self._refuse_system_write(table.schema.keyspace)
             if table.schema.is_counter_table != (kind == "counter"):
@@ -315,7 +343,9 @@ class Engine:
         replication = dict(statement.replication)
         strategy = replication["class"].rsplit(".", 1)[-1]
         if strategy not in STRATEGIES:
-            raise ConfigurationException(f"Unable to find replication strategy class '{replication['class']}'")
+            raise ConfigurationException(
+                f"Unable to find replication strategy class '{replication['class']}'"
+            )
         replication["class"] = STRATEGY_PREFIX + strategy
         keyspace = Keyspace(statement.name, replication, statement.durable_writes)
         self.keyspaces[statement.name] = keyspace
@@ -352,13 +382,13 @@ class Engine:
             self._schema_changed()
             return SchemaChange("DROPPED", "KEYSPACE", name)
         keyspace_name = self._keyspace_name(statement.name.keyspace, session)
-        keyspace = self.keyspaces.get(keyspace_name)
-        if keyspace is None or statement.name.name not in keyspace.tables:
-            if statement.if_exists and keyspace is not None:
+        owner = self.keyspaces.get(keyspace_name)
+        if owner is None or statement.name.name not in owner.tables:
+            if statement.if_exists and owner is not None:
                 return Void()
             raise InvalidRequest(f"Table '{keyspace_name}.{statement.name.name}' doesn't exist")
         self._refuse_system_write(keyspace_name)
-        del keyspace.tables[statement.name.name]
+        del owner.tables[statement.name.name]
         self._forget_schema_rows(keyspace_name, [statement.name.name], keep_keyspace=True)
         self._drop_prepared(keyspace_name, statement.name.name)
         self._schema_changed()
@@ -383,14 +413,14 @@ class Engine:
         partition = tuple(encoded.pop(name) for name in schema.partition_key)
         clustering = tuple(encoded.pop(name) for name in schema.clustering)
         target.write(partition, clustering, encoded, timestamp=self.next_timestamp(),  # type: ignore[arg-type]
-                     ttl=None, now=time.time(), marker=True)  # fmt: skip
+                     ttl=None, now=self.clock(), marker=True)  # fmt: skip
 
     def _write_local(self) -> None:
         address, port = self._rpc
         self._system_write("system", "local", {
             "key": "local", "bootstrapped": "COMPLETED", "broadcast_address": address,
             "broadcast_port": 7000, "cluster_name": "devstack", "cql_version": CQL_VERSION,
-            "data_center": "datacenter1", "gossip_generation": int(time.time()),
+            "data_center": "datacenter1", "gossip_generation": int(self.clock()),
             "host_id": self.host_id, "listen_address": address, "listen_port": 7000,
             "native_protocol_version": "4", "partitioner": PARTITIONER, "rack": "rack1",
             "release_version": RELEASE_VERSION, "rpc_address": str(ip_address(address)),
@@ -398,7 +428,9 @@ class Engine:
         })  # fmt: skip
 
     def _record_keyspace(self, keyspace: Keyspace) -> None:
-        target = "system_virtual_schema" if keyspace.name == "system_virtual_schema" else "system_schema"
+        target = (
+            "system_virtual_schema" if keyspace.name == "system_virtual_schema" else "system_schema"
+        )
         row: dict[str, Any] = {"keyspace_name": keyspace.name}
         if target == "system_schema":
             row |= {"durable_writes": keyspace.durable_writes, "replication": keyspace.replication}
@@ -419,7 +451,9 @@ class Engine:
                 "position": column.position, "type": str(column.type),
             })  # fmt: skip
 
-    def _forget_schema_rows(self, keyspace: str, tables: list[str], keep_keyspace: bool = False) -> None:
+    def _forget_schema_rows(
+        self, keyspace: str, tables: list[str], keep_keyspace: bool = False
+    ) -> None:
         schema_tables = self.keyspaces["system_schema"].tables
         ts = self.next_timestamp()
         key = (keyspace.encode(),)
@@ -452,14 +486,21 @@ def build_table_schema(keyspace: str, statement: CreateTable) -> TableSchema:
             raise InvalidRequest(f"Unknown definition {name} referenced in PRIMARY KEY")
         key_type = columns_by_name[name].type
         if key_type.is_collection and not key_type.frozen:
-            raise InvalidRequest(f"Invalid non-frozen collection type for PRIMARY KEY component {name}")
+            raise InvalidRequest(
+                f"Invalid non-frozen collection type for PRIMARY KEY component {name}"
+            )
         if key_type.is_counter:
             raise InvalidRequest(f"counter type is not supported for PRIMARY KEY column '{name}'")
     for name in statement.clustering_order:
         if name not in statement.clustering:
-            raise InvalidRequest(f"Only clustering key columns can be defined in CLUSTERING ORDER directive: {name}")
+            raise InvalidRequest(
+                f"Only clustering key columns can be defined in CLUSTERING ORDER directive: {name}"
+            )
     if list(statement.clustering_order) != statement.clustering[: len(statement.clustering_order)]:
-        raise InvalidRequest("The order of columns in the CLUSTERING ORDER directive must match that of the clustering columns")
+        raise InvalidRequest(
+            "The order of columns in the CLUSTERING ORDER directive must match "
+            "that of the clustering columns"
+        )
     regular = sorted(name for name in columns_by_name if name not in key_names)
     counters = [name for name in regular if columns_by_name[name].type.is_counter]
     if counters and len(counters) != len(regular):
@@ -472,7 +513,9 @@ def build_table_schema(keyspace: str, statement: CreateTable) -> TableSchema:
         columns[name] = ColumnSchema(name, columns_by_name[name].type, "partition_key", position)
     for position, name in enumerate(statement.clustering):
         order = statement.clustering_order.get(name, "ASC")
-        columns[name] = ColumnSchema(name, columns_by_name[name].type, "clustering", position, order)
+        columns[name] = ColumnSchema(
+            name, columns_by_name[name].type, "clustering", position, order
+        )
     for name in regular:
         columns[name] = ColumnSchema(name, columns_by_name[name].type, "regular")
     return TableSchema(keyspace, statement.table.name, columns, list(statement.partition_key),

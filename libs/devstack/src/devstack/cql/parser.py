@@ -232,9 +232,7 @@ class Parser:
             if option == "replication":
                 if not isinstance(value, Collection) or value.kind != "map":
                     raise SyntaxException("replication must be a map")
-                replication = {
-                    str(_constant(k)): str(_constant(v)) for k, v in value.items
-                }
+                replication = {str(_constant(k)): str(_constant(v)) for k, v in value.items}
             elif option == "durable_writes":
                 durable_writes = bool(_constant(value))
             else:
@@ -271,7 +269,9 @@ class Parser:
                 if self.accept_keyword("PRIMARY"):
                     self.expect_keyword("KEY")
                     if partition_key:
-                        raise InvalidRequest("Multiple PRIMARY KEYs specified (exactly one required)")
+                        raise InvalidRequest(
+                            "Multiple PRIMARY KEYs specified (exactly one required)"
+                        )
                     partition_key = [name]
                 columns.append(ColumnDef(name, cql_type, static))
             if not self.accept(","):
@@ -481,7 +481,7 @@ class Parser:
             raise InvalidRequest("CONTAINS is not supported by this development server")
         operator = self.comparison_operator()
         if operator == "!=":
-            raise InvalidRequest("Unsupported \"!=\" relation")
+            raise InvalidRequest('Unsupported "!=" relation')
         return Relation(column, operator, self.term())
 
     def select(self) -> Select:
@@ -574,9 +574,7 @@ class Parser:
 
     def bind_marker(self) -> BindMarker:
         token = self.current
-        if token.kind == "punct" and token.text == "?":
-            self.advance()
-        elif token.kind == "named":
+        if (token.kind == "punct" and token.text == "?") or token.kind == "named":
             self.advance()
         else:
             raise self.error("a bind marker")

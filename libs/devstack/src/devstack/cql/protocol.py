@@ -71,7 +71,7 @@ class Reader:
         value: int = struct.unpack(">H", self._take(2))[0]
         return value
 
-    def int(self) -> int:
+    def int32(self) -> int:
         value: int = struct.unpack(">i", self._take(4))[0]
         return value
 
@@ -83,7 +83,7 @@ class Reader:
         return self._decode(self._take(self.short()))
 
     def long_string(self) -> str:
-        return self._decode(self._take(self.int()))
+        return self._decode(self._take(self.int32()))
 
     @staticmethod
     def _decode(raw: bytes) -> str:
@@ -92,12 +92,12 @@ class Reader:
         except UnicodeDecodeError as exc:
             raise ProtocolError(f"invalid UTF-8 in string: {exc}") from exc
 
-    def bytes(self) -> bytes | None:
-        length = self.int()
+    def bytes_or_null(self) -> bytes | None:
+        length = self.int32()
         return None if length < 0 else self._take(length)
 
-    def value(self) -> bytes | None | Any:
-        length = self.int()
+    def value(self) -> bytes | Any | None:
+        length = self.int32()
         if length == -2:
             return UNSET
         return None if length < 0 else self._take(length)
@@ -112,17 +112,19 @@ class Reader:
         return [self.string() for _ in range(self.short())]
 
     def bytes_map(self) -> dict[str, bytes | None]:
-        return {self.string(): self.bytes() for _ in range(self.short())}
+        return {self.string(): self.bytes_or_null() for _ in range(self.short())}
 
     def done(self) -> None:
         if self.offset != len(self.data):
-            raise ProtocolError(f"{len(self.data) - self.offset} unexpected trailing bytes in message")
+            raise ProtocolError(
+                f"{len(self.data) - self.offset} unexpected trailing bytes in message"
+            )
 
 
 @dataclass
 class QueryParameters:
     consistency: int
-    values: list[bytes | None | Any]
+    values: list[bytes | Any | None]
     names: list[str] | None
     skip_metadata: bool
     page_size: int | None
@@ -133,7 +135,7 @@ class QueryParameters:
 def read_query_parameters(reader: Reader) -> QueryParameters:
     consistency = reader.short()
     flags = reader.byte()
-    values: list[bytes | None | Any] = []
+    values: list[bytes | Any | None] = []
     names: list[str] | None = None
     if flags & VALUES:
         count = reader.short()
@@ -144,8 +146,8 @@ def read_query_parameters(reader: Reader) -> QueryParameters:
                 values.append(reader.value())
         else:
             values = [reader.value() for _ in range(count)]
-    page_size = reader.int() if flags & PAGE_SIZE else None
-    paging_state = reader.bytes() if flags & PAGING_STATE else None
+    page_size = reader.int32() if flags & PAGE_SIZE else None
+    paging_state = reader.bytes_or_null() if flags & PAGING_STATE else None
     if flags & SERIAL_CONSISTENCY:
         reader.short()
     timestamp = reader.long() if flags & DEFAULT_TIMESTAMP else None

@@ -65,7 +65,9 @@ def result_columns(statement: Select, schema: TableSchema) -> list[ColumnSpec]:
                 f"Cannot use selection function {selector.kind} on PRIMARY KEY part {column.name}"
             )
         else:
-            columns.append(spec(selector.alias or "", CqlType("int" if selector.kind == "ttl" else "bigint")))
+            columns.append(
+                spec(selector.alias or "", CqlType("int" if selector.kind == "ttl" else "bigint"))
+            )
     return columns
 
 
@@ -74,15 +76,19 @@ def _values(relation: Relation, cql_type: CqlType, bindings: Bindings) -> list[b
         raw_values = [evaluate(term, cql_type, bindings) for term in relation.value]
     elif relation.operator == "IN":
         raw = evaluate(relation.value, CqlType("list", (cql_type,)), bindings)
-        raw_values = [] if raw is None else [
-            cql_type.encode(item) for item in CqlType("list", (cql_type,)).decode(raw) or []
-        ]
+        raw_values = (
+            []
+            if raw is None
+            else [cql_type.encode(item) for item in CqlType("list", (cql_type,)).decode(raw) or []]
+        )
     else:
         raw_values = [evaluate(relation.value, cql_type, bindings)]
+    checked: list[bytes] = []
     for raw in raw_values:
         if raw is None or raw is UNSET:
             raise InvalidRequest(f"Invalid null or unset value for column {relation.column}")
-    return raw_values
+        checked.append(raw)
+    return checked
 
 
 def plan(statement: Select, schema: TableSchema, bindings: Bindings) -> _Plan:
@@ -119,8 +125,8 @@ def plan(statement: Select, schema: TableSchema, bindings: Bindings) -> _Plan:
         column = schema.columns[name]
         if relations and not previous_restricted and not statement.allow_filtering:
             raise InvalidRequest(
-                f"PRIMARY KEY column \"{name}\" cannot be restricted as preceding column "
-                f"\"{schema.clustering[position - 1]}\" is not restricted"
+                f'PRIMARY KEY column "{name}" cannot be restricted as preceding column '
+                f'"{schema.clustering[position - 1]}" is not restricted'
             )
         equal = False
         for relation in relations:
@@ -144,9 +150,13 @@ def plan(statement: Select, schema: TableSchema, bindings: Bindings) -> _Plan:
         for relation in relations:
             values = _values(relation, column.type, bindings)
             if relation.operator == "IN":
-                result.regular_filters.append((name, "IN", {column.type.sort_key(v) for v in values}))
+                result.regular_filters.append(
+                    (name, "IN", {column.type.sort_key(v) for v in values})
+                )
             else:
-                result.regular_filters.append((name, relation.operator, column.type.sort_key(values[0])))
+                result.regular_filters.append(
+                    (name, relation.operator, column.type.sort_key(values[0]))
+                )
 
     if statement.order_by:
         if partitions is None:
@@ -155,7 +165,10 @@ def plan(statement: Select, schema: TableSchema, bindings: Bindings) -> _Plan:
             )
         first, direction = statement.order_by[0]
         if first not in schema.clustering:
-            raise InvalidRequest(f"Order by is currently only supported on the clustered columns of the PRIMARY KEY, got {first}")
+            raise InvalidRequest(
+                "Order by is currently only supported on the clustered columns "
+                f"of the PRIMARY KEY, got {first}"
+            )
         result.reverse = direction != schema.columns[first].order
         for name, direction in statement.order_by:
             if name not in schema.clustering:
@@ -188,7 +201,9 @@ def _matches(plan_: _Plan, schema: TableSchema, row: Row, now: float) -> bool:
     return True
 
 
-def _position(schema: TableSchema, partition: Key, clustering: Key, reverse: bool) -> tuple[Any, ...]:
+def _position(
+    schema: TableSchema, partition: Key, clustering: Key, reverse: bool
+) -> tuple[Any, ...]:
     within = schema.clustering_sort_key(clustering)
     return ((partition_token(partition), partition), Descending(within) if reverse else within)
 
@@ -210,7 +225,14 @@ def iter_rows(
                 yield partition, row
 
 
-def _cell_output(selector: Selector | None, name: str, schema: TableSchema, partition: Partition, row: Row, now: float) -> bytes | None:
+def _cell_output(
+    selector: Selector | None,
+    name: str,
+    schema: TableSchema,
+    partition: Partition,
+    row: Row,
+    now: float,
+) -> bytes | None:
     column = schema.columns[name]
     if column.kind == "partition_key":
         return partition.key[column.position]
@@ -224,7 +246,7 @@ def _cell_output(selector: Selector | None, name: str, schema: TableSchema, part
     if selector.kind == "ttl":
         if cell.expires_at is None:
             return None
-        return struct.pack(">i", max(0, int(round(cell.expires_at - now))))
+        return struct.pack(">i", max(0, round(cell.expires_at - now)))
     return struct.pack(">q", cell.timestamp)
 
 

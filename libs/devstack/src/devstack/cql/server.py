@@ -9,7 +9,6 @@ import struct
 from devstack.cql import protocol as p
 from devstack.cql.engine import (
     Engine,
-    Page,
     Prepared,
     QueryOptions,
     Result,
@@ -18,6 +17,7 @@ from devstack.cql.engine import (
     SetKeyspace,
 )
 from devstack.cql.errors import CqlError, ProtocolError
+from devstack.cql.reads import Page
 from devstack.cql.system import CQL_VERSION
 
 log = logging.getLogger("devstack.cql")
@@ -56,7 +56,9 @@ class CqlServer:
                 if problem is not None:
                     # The stream can no longer be trusted: answer once, then close.
                     reply_version = version if version in p.SUPPORTED_VERSIONS else 4
-                    writer.write(p.frame(reply_version, header.stream, p.ERROR, p.error_body(problem)))
+                    writer.write(
+                        p.frame(reply_version, header.stream, p.ERROR, p.error_body(problem))
+                    )
                     await writer.drain()
                     return
                 try:
@@ -111,8 +113,8 @@ class CqlServer:
             return p.frame(version, header.stream, p.ERROR, p.error_body(problem))
         except Exception as error:
             log.exception("request failed")
-            problem = CqlError(f"internal error: {error!r}")
-            return p.frame(version, header.stream, p.ERROR, p.error_body(problem))
+            internal = CqlError(f"internal error: {error!r}")
+            return p.frame(version, header.stream, p.ERROR, p.error_body(internal))
 
     def _dispatch(
         self,

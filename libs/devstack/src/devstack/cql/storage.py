@@ -209,7 +209,9 @@ class Table:
         existing = row.cells.get(column)
         current = struct.unpack(">q", existing.value)[0] if existing and existing.value else 0
         total = current + delta
-        row.cells[column] = Cell(struct.pack(">q", total), max(timestamp, existing.timestamp if existing else 0))
+        row.cells[column] = Cell(
+            struct.pack(">q", total), max(timestamp, existing.timestamp if existing else 0)
+        )
 
     def delete_partition(self, partition_key: Key, timestamp: int) -> None:
         partition = self.partition(partition_key, create=True)

@@ -1,8 +1,8 @@
 """The system keyspaces the driver and cqlsh read on connect, kept as ordinary tables."""
 
 SYSTEM_KEYSPACES = ("system", "system_schema", "system_virtual_schema")
-RELEASE_VERSION = "4.0.11"
-CQL_VERSION = "3.4.5"
+RELEASE_VERSION = "5.0.2"
+CQL_VERSION = "3.4.7"
 PARTITIONER = "org.apache.cassandra.dht.Murmur3Partitioner"
 LOCAL_STRATEGY = "org.apache.cassandra.locator.LocalStrategy"
 STRATEGY_PREFIX = "org.apache.cassandra.locator."

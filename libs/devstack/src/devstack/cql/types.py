@@ -77,7 +77,8 @@ class CqlType:
         return self.name == "counter"
 
     @cached_property
-    def codec(self) -> type[cqltypes._CassandraType]:
+    def codec(self) -> Any:
+        """The driver's codec class (cassandra.cqltypes), parameterized for collections."""
         if self.name == "list":
             return cqltypes.ListType.apply_parameters([self.params[0].codec])
         if self.name == "set":
@@ -114,8 +115,7 @@ class CqlType:
                 self.decode(raw)
             return raw
         if self.name in INTEGER_RANGES and len(raw) * 8 != INTEGER_RANGES[self.name]:
-            if not (self.name == "counter" and len(raw) == 8):
-                raise InvalidRequest(f"expected {INTEGER_RANGES[self.name] // 8} bytes for {self}")
+            raise InvalidRequest(f"expected {INTEGER_RANGES[self.name] // 8} bytes for {self}")
         self.decode(raw)
         return raw
 

@@ -53,19 +53,25 @@ def _key_values(
         relation = where[name]
         cql_type = schema.columns[name].type
         if relation.operator == "=":
+            assert not isinstance(relation.value, tuple)
             values = [evaluate(relation.value, cql_type, ctx.bindings)]
         elif relation.operator == "IN" and isinstance(relation.value, tuple):
             values = [evaluate(term, cql_type, ctx.bindings) for term in relation.value]
         elif relation.operator == "IN":
+            assert not isinstance(relation.value, tuple)
             raw = evaluate(relation.value, CqlType("list", (cql_type,)), ctx.bindings)
             items = CqlType("list", (cql_type,)).decode(raw) if raw not in (None, UNSET) else []
             values = [cql_type.encode(item) for item in items or []]
         else:
-            raise InvalidRequest(f"Invalid operator {relation.operator} for PRIMARY KEY part {name}")
+            raise InvalidRequest(
+                f"Invalid operator {relation.operator} for PRIMARY KEY part {name}"
+            )
+        checked: list[bytes] = []
         for value in values:
             if value is None or value is UNSET:
                 raise InvalidRequest(f"Invalid null value for PRIMARY KEY part {name}")
-        result.append(values)
+            checked.append(value)
+        result.append(checked)
     return result
 
 
@@ -80,7 +86,9 @@ def _where(schema: TableSchema, relations: list[Relation]) -> dict[str, Relation
                 f"Non PRIMARY KEY columns found in where clause: {relation.column}"
             )
         if relation.column in where:
-            raise InvalidRequest(f"{relation.column} cannot be restricted by more than one relation")
+            raise InvalidRequest(
+                f"{relation.column} cannot be restricted by more than one relation"
+            )
         where[relation.column] = relation
     missing = [name for name in schema.partition_key if name not in where]
     if missing:
@@ -88,7 +96,9 @@ def _where(schema: TableSchema, relations: list[Relation]) -> dict[str, Relation
     return where
 
 
-def _rows(schema: TableSchema, relations: list[Relation], ctx: WriteContext) -> list[tuple[Key, Key]]:
+def _rows(
+    schema: TableSchema, relations: list[Relation], ctx: WriteContext
+) -> list[tuple[Key, Key]]:
     where = _where(schema, relations)
     missing = [name for name in schema.clustering if name not in where]
     if missing:
@@ -118,7 +128,9 @@ def _current_row(table: Table, partition: Key, clustering: Key, now: float) -> R
     return row if row is not None and row.is_live(now) else None
 
 
-def _lwt_result(schema: TableSchema, applied: bool, existing: list[tuple[str, bytes | None]]) -> Page:
+def _lwt_result(
+    schema: TableSchema, applied: bool, existing: list[tuple[str, bytes | None]]
+) -> Page:
     columns = [ColumnSpec(schema.keyspace, schema.name, "[applied]", BOOLEAN)]
     row: list[bytes | None] = [BOOLEAN.encode(applied)]
     for name, value in existing:
@@ -127,7 +139,9 @@ def _lwt_result(schema: TableSchema, applied: bool, existing: list[tuple[str, by
     return Page(columns, [row])
 
 
-def _whole_row(schema: TableSchema, partition: Key, row: Row, now: float) -> list[tuple[str, bytes | None]]:
+def _whole_row(
+    schema: TableSchema, partition: Key, row: Row, now: float
+) -> list[tuple[str, bytes | None]]:
     values: list[tuple[str, bytes | None]] = []
     for name, column in schema.columns.items():
         if column.kind == "partition_key":
@@ -142,14 +156,18 @@ def _whole_row(schema: TableSchema, partition: Key, row: Row, now: float) -> lis
 
 def _single(targets: list[tuple[Key, Key]]) -> tuple[Key, Key]:
     if len(targets) != 1:
-        raise InvalidRequest("IN on the clustering key columns is not supported with conditional updates")
+        raise InvalidRequest(
+            "IN on the clustering key columns is not supported with conditional updates"
+        )
     return targets[0]
 
 
 def insert(ctx: WriteContext, statement: Insert) -> Page | None:
     schema = ctx.schema
     if schema.is_counter_table:
-        raise InvalidRequest("INSERT statements are not allowed on counter tables, use UPDATE instead")
+        raise InvalidRequest(
+            "INSERT statements are not allowed on counter tables, use UPDATE instead"
+        )
     values: dict[str, bytes | None] = {}
     for name, term in zip(statement.columns, statement.values, strict=True):
         if name not in schema.columns:
@@ -175,7 +193,9 @@ def insert(ctx: WriteContext, statement: Insert) -> Page | None:
         existing = _current_row(ctx.table, partition, clustering, ctx.now)
         if existing is not None:
             return _lwt_result(schema, False, _whole_row(schema, partition, existing, ctx.now))
-    ctx.table.write(partition, clustering, values, timestamp=timestamp, ttl=ttl, now=ctx.now, marker=True)
+    ctx.table.write(
+        partition, clustering, values, timestamp=timestamp, ttl=ttl, now=ctx.now, marker=True
+    )
     return _lwt_result(schema, True, []) if statement.if_not_exists else None
 
 
@@ -190,17 +210,21 @@ def _conditions_hold(
         if column is None:
             raise InvalidRequest(f"Undefined column name {condition.column}")
         if column.kind != "regular":
-            raise InvalidRequest(f"PRIMARY KEY column '{condition.column}' cannot have IF conditions")
+            raise InvalidRequest(
+                f"PRIMARY KEY column '{condition.column}' cannot have IF conditions"
+            )
         expected = evaluate(condition.value, column.type, ctx.bindings)
         cell = row.cells.get(condition.column) if row is not None else None
         actual = cell.value if cell is not None and cell.live(ctx.now) else None
         seen.append((condition.column, actual))
         if expected is None or actual is None:
-            ok = condition.operator == "=" and expected is actual or (
+            ok = (condition.operator == "=" and expected is actual) or (
                 condition.operator == "!=" and (expected is None) != (actual is None)
             )
         else:
-            ok = _COMPARE[condition.operator](column.type.sort_key(actual), column.type.sort_key(expected))
+            ok = _COMPARE[condition.operator](
+                column.type.sort_key(actual), column.type.sort_key(expected)
+            )
         holds = holds and ok
     return holds, seen
 
@@ -226,7 +250,12 @@ def update(ctx: WriteContext, statement: Update) -> Page | None:
 
 
 def _apply_assignments(
-    ctx: WriteContext, assignments: list[Assignment], partition: Key, clustering: Key, timestamp: int, ttl: int | None
+    ctx: WriteContext,
+    assignments: list[Assignment],
+    partition: Key,
+    clustering: Key,
+    timestamp: int,
+    ttl: int | None,
 ) -> None:
     schema = ctx.schema
     cells: dict[str, bytes | None] = {}
@@ -247,7 +276,13 @@ def _apply_assignments(
             if raw is None or raw is UNSET:
                 raise InvalidRequest(f"Invalid null value for counter increment on {column.name}")
             delta = BIGINT.decode(raw)
-            ctx.table.add_counter(partition, clustering, column.name, delta if assignment.operation == "add" else -delta, timestamp)
+            ctx.table.add_counter(
+                partition,
+                clustering,
+                column.name,
+                delta if assignment.operation == "add" else -delta,
+                timestamp,
+            )
             continue
         if schema.is_counter_table:
             raise InvalidRequest("Cannot mix counter and non counter columns in the same table")
@@ -258,19 +293,28 @@ def _apply_assignments(
             continue
         cells[column.name] = _collection_update(ctx, assignment, cql_type, partition, clustering)
     if cells:
-        ctx.table.write(partition, clustering, cells, timestamp=timestamp, ttl=ttl, now=ctx.now, marker=False)
+        ctx.table.write(
+            partition, clustering, cells, timestamp=timestamp, ttl=ttl, now=ctx.now, marker=False
+        )
 
 
 def _collection_update(
     ctx: WriteContext, assignment: Assignment, cql_type: CqlType, partition: Key, clustering: Key
 ) -> bytes | None:
     if not cql_type.is_collection:
-        raise InvalidRequest(f"Invalid operation ({assignment.operation}) for non collection column {assignment.column}")
+        raise InvalidRequest(
+            f"Invalid operation ({assignment.operation}) "
+            f"for non collection column {assignment.column}"
+        )
     if cql_type.frozen:
         raise InvalidRequest(f"Invalid operation for frozen collection column {assignment.column}")
     row = _current_row(ctx.table, partition, clustering, ctx.now)
     cell = row.cells.get(assignment.column) if row is not None else None
-    current = cql_type.decode(cell.value) if cell is not None and cell.live(ctx.now) and cell.value else None
+    current = (
+        cql_type.decode(cell.value)
+        if cell is not None and cell.live(ctx.now) and cell.value
+        else None
+    )
     operand_type = cql_type
     if assignment.operation == "remove" and cql_type.name == "map":
         operand_type = CqlType("set", (cql_type.params[0],))
@@ -283,6 +327,7 @@ def _collection_update(
             raise InvalidRequest(f"Invalid null key for {assignment.column}")
         key = key_type.decode(raw_key)
         element = None if raw_value is None else cql_type.params[-1].decode(raw_value)
+        updated: Any
         if cql_type.name == "map":
             updated = dict(current or {})
             if element is None:
@@ -290,11 +335,10 @@ def _collection_update(
             else:
                 updated[key] = element
         elif cql_type.name == "list":
-            updated_list = list(current or [])
-            if not 0 <= key < len(updated_list):
-                raise InvalidRequest(f"List index {key} out of bound, list has size {len(updated_list)}")
-            updated_list[key] = element
-            updated = updated_list
+            updated = list(current or [])
+            if not 0 <= key < len(updated):
+                raise InvalidRequest(f"List index {key} out of bound, list has size {len(updated)}")
+            updated[key] = element
         else:
             raise InvalidRequest(f"Invalid operation for set column {assignment.column}")
         return cql_type.encode(updated) if updated else None
@@ -312,7 +356,9 @@ def _collection_update(
             result = [item for item in base if item not in list(operand)]
     elif cql_type.name == "set":
         base_set = set(current or ())
-        result = base_set | set(operand) if assignment.operation == "add" else base_set - set(operand)
+        result = (
+            base_set | set(operand) if assignment.operation == "add" else base_set - set(operand)
+        )
         if assignment.operation == "prepend":
             raise InvalidRequest("Invalid operation (prepend) for a set")
     else:
@@ -338,11 +384,16 @@ def delete(ctx: WriteContext, statement: Delete) -> Page | None:
         raise InvalidRequest("clustering columns must be restricted in order")
     if statement.columns and not full_row:
         raise InvalidRequest("Range deletions are not supported for specific columns")
-    partitions = [tuple(p) for p in itertools.product(*_key_values(schema, schema.partition_key, where, ctx))]
+    partitions = [
+        tuple(p) for p in itertools.product(*_key_values(schema, schema.partition_key, where, ctx))
+    ]
     prefixes = [tuple(c) for c in itertools.product(*_key_values(schema, restricted, where, ctx))]
     if statement.if_exists or statement.conditions:
         if not full_row or len(partitions) * len(prefixes) != 1:
-            raise InvalidRequest("DELETE statements must restrict all PRIMARY KEY columns with equality relations in order to use IF conditions")
+            raise InvalidRequest(
+                "DELETE statements must restrict all PRIMARY KEY columns with equality "
+                "relations in order to use IF conditions"
+            )
         row = _current_row(ctx.table, partitions[0], prefixes[0], ctx.now)
         if statement.if_exists:
             if row is None:
@@ -358,7 +409,15 @@ def delete(ctx: WriteContext, statement: Delete) -> Page | None:
                     if name not in schema.columns or schema.columns[name].kind != "regular":
                         raise InvalidRequest(f"Invalid column {name} to delete")
                 tombstones: dict[str, bytes | None] = dict.fromkeys(statement.columns)
-                ctx.table.write(partition, clustering, tombstones, timestamp=timestamp, ttl=None, now=ctx.now, marker=False)
+                ctx.table.write(
+                    partition,
+                    clustering,
+                    tombstones,
+                    timestamp=timestamp,
+                    ttl=None,
+                    now=ctx.now,
+                    marker=False,
+                )
         elif not restricted:
             ctx.table.delete_partition(partition, timestamp)
         elif full_row:
@@ -370,4 +429,3 @@ def delete(ctx: WriteContext, statement: Delete) -> Page | None:
                 if row.clustering[: len(restricted)] in prefixes:
                     ctx.table.delete_row(partition, row.clustering, timestamp)
     return _lwt_result(schema, True, []) if statement.if_exists or statement.conditions else None
-
