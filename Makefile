@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 COMPOSE ?= docker compose
 
-.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench clean
+.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-cql clean
 
 help: ## list the targets
 	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ down: ## docker compose: stop the stack and remove its volumes
 
 logs: ## docker compose: follow the logs
 	$(COMPOSE) logs -f
+
+bench-cql: sync ## benchmark the CQL development server through cassandra-driver
+	@$(UV) run --frozen python -m loadtests.cql_bench
 
 bench load load-ui: ## benchmarks and load tests (placeholder until the load-test issue lands)
 	@echo "make $@ is a placeholder: locust scenarios and 'make bench' arrive with the load-test issue." >&2
