@@ -26,7 +26,9 @@ from devstack.servers import CqlServer
 RESULTS = Path(__file__).parent / "results"
 
 
-def throughput(session: Session, statement: Any, args: list[tuple[Any, ...]], concurrency: int) -> float:
+def throughput(
+    session: Session, statement: Any, args: list[tuple[Any, ...]], concurrency: int
+) -> float:
     started = time.perf_counter()
     results = execute_concurrent_with_args(session, statement, args, concurrency=concurrency)
     elapsed = time.perf_counter() - started
@@ -62,7 +64,9 @@ def run(operations: int, concurrency: int) -> list[dict[str, Any]]:
                 "CREATE TABLE bench.history (profile text, seq int, title text, "
                 "PRIMARY KEY (profile, seq))"
             )
-            write = session.prepare("INSERT INTO bench.history (profile, seq, title) VALUES (?, ?, ?)")
+            write = session.prepare(
+                "INSERT INTO bench.history (profile, seq, title) VALUES (?, ?, ?)"
+            )
             read = session.prepare("SELECT title FROM bench.history WHERE profile = ? AND seq = ?")
             floor = session.prepare("SELECT release_version FROM system.local WHERE key = ?")
             write_args = [(f"p{n % 1000}", n, f"title {n}") for n in range(operations)]
@@ -81,8 +85,16 @@ def run(operations: int, concurrency: int) -> list[dict[str, Any]]:
     return [
         {"metric": "prepared writes/s", "value": writes, "baseline": baseline},
         {"metric": "prepared reads/s", "value": reads, "baseline": baseline},
-        {"metric": "read p50 ms (sequential)", "value": lat_read["p50"], "baseline": lat_floor["p50"]},
-        {"metric": "read p99 ms (sequential)", "value": lat_read["p99"], "baseline": lat_floor["p99"]},
+        {
+            "metric": "read p50 ms (sequential)",
+            "value": lat_read["p50"],
+            "baseline": lat_floor["p50"],
+        },
+        {
+            "metric": "read p99 ms (sequential)",
+            "value": lat_read["p99"],
+            "baseline": lat_floor["p99"],
+        },
     ]
 
 
@@ -107,7 +119,8 @@ def main() -> None:
         "|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['metric']} | {r['value']:,.2f} | {r['baseline']:,.2f} | {r['ratio']:.2f} |" for r in rows
+        f"| {r['metric']} | {r['value']:,.2f} | {r['baseline']:,.2f} | {r['ratio']:.2f} |"
+        for r in rows
     ]
     table = "\n".join(lines)
     (RESULTS / "cql.md").write_text(table + "\n")

@@ -281,3 +281,23 @@ def test_literals_of_every_supported_type_round_trip(cql: Cql) -> None:
     )
     assert row == (key, "it's", -5, 9000000000, 1.5, -2250.0, True,
                    datetime(2024, 2, 3, 4, 5, 6, 789000), b"\xca\xfe", "10.0.0.1", 7)  # fmt: skip
+
+
+def test_rows_fixed_by_every_clustering_column_come_back_in_clustering_order(cql: Cql) -> None:
+    cql(HISTORY)
+    for minute in range(5):
+        cql(
+            f"INSERT INTO history (profile, at, title) VALUES ('p', '2024-01-01 00:0{minute}', 't{minute}')"
+        )
+    wanted = "('2024-01-01 00:03', '2024-01-01 00:00', '2024-01-01 00:09', '2024-01-01 00:01')"
+    assert cql.rows(f"SELECT title FROM history WHERE profile = 'p' AND at IN {wanted}") == [
+        ("t3",),
+        ("t1",),
+        ("t0",),
+    ]
+    assert cql.rows(
+        f"SELECT title FROM history WHERE profile = 'p' AND at IN {wanted} ORDER BY at ASC"
+    ) == [("t0",), ("t1",), ("t3",)]
+    assert cql.rows(
+        "SELECT title FROM history WHERE profile = 'p' AND at = '2024-01-01 00:04'"
+    ) == [("t4",)]

@@ -41,6 +41,8 @@ class _Plan:
     clustering_filters: list[tuple[int, str, Any]] = field(default_factory=list)
     regular_filters: list[tuple[str, str, Any]] = field(default_factory=list)
     reverse: bool = False
+    exact_rows: list[Key] | None = None
+    """Every clustering column fixed by = or IN: look rows up instead of scanning."""
 
 
 def result_columns(statement: Select, schema: TableSchema) -> list[ColumnSpec]:
@@ -119,6 +121,7 @@ def plan(statement: Select, schema: TableSchema, bindings: Bindings) -> _Plan:
         partitions = sorted(unique, key=lambda key: (partition_token(key), key))
 
     result = _Plan(partitions)
+    exact_values: list[list[bytes]] = []
     previous_restricted = True
     for position, name in enumerate(schema.clustering):
         relations = by_column.get(name, [])
@@ -139,7 +142,11 @@ def plan(statement: Select, schema: TableSchema, bindings: Bindings) -> _Plan:
                 key = column.type.sort_key(values[0])
                 result.clustering_filters.append((position, relation.operator, key))
                 equal = equal or relation.operator == "="
+            if relation.operator in ("=", "IN") and len(relations) == 1:
+                exact_values.append(values)
         previous_restricted = equal
+    if len(exact_values) == len(schema.clustering):
+        result.exact_rows = [tuple(key) for key in itertools.product(*exact_values)]
 
     for name, relations in by_column.items():
         column = schema.columns[name]
@@ -208,6 +215,15 @@ def _position(
     return ((partition_token(partition), partition), Descending(within) if reverse else within)
 
 
+def _candidates(partition: Partition, plan_: _Plan) -> Iterator[Row]:
+    if plan_.exact_rows is None:
+        yield from partition.iter_rows(plan_.reverse)
+        return
+    found = [row for key in set(plan_.exact_rows) if (row := partition.rows.get(key)) is not None]
+    sort_key = partition.schema.clustering_sort_key
+    yield from sorted(found, key=lambda row: sort_key(row.clustering), reverse=plan_.reverse)
+
+
 def iter_rows(
     table: Table, plan_: _Plan, now: float, per_partition_limit: int | None
 ) -> Iterator[tuple[Partition, Row]]:
@@ -217,7 +233,7 @@ def iter_rows(
         if partition is None:
             continue
         emitted = 0
-        for row in partition.iter_rows(plan_.reverse):
+        for row in _candidates(partition, plan_):
             if per_partition_limit is not None and emitted >= per_partition_limit:
                 break
             if row.is_live(now) and _matches(plan_, table.schema, row, now):
