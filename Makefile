@@ -29,7 +29,7 @@ test-fast: sync ## unit and contract tests only: no servers
 lint: sync ## ruff and mypy
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
-	@$(UV) run --frozen mypy libs services tests
+	@$(UV) run --frozen mypy libs services tests loadtests
 
 fmt: sync ## format and auto-fix
 	@$(UV) run --frozen ruff format .

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic_settings import BaseSettings
+
 from devstack.servers import SERVICE_DATABASES, LocalServers
 from devstack.stack import NativeStack
 from devstack.topology import PROCESSES, ProcessSpec
-from pydantic_settings import BaseSettings
 from stackkit.settings import settings_env_names
-
 from tests.contract.conftest import VenvTool
 
 ROOT = Path(__file__).resolve().parents[2]

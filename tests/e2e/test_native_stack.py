@@ -8,12 +8,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+
 from devstack.processes import LocalProcess, wait_until
 from devstack.stack import NativeStack
 from devstack.topology import EDGE_ROUTED
 from stackkit.events import Event
 from stackkit.kafka import EventProducer, TopicSpec, ensure_topics
-
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e

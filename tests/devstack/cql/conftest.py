@@ -2,6 +2,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from devstack.cql.engine import Engine, QueryOptions, Result, Session
 from devstack.cql.reads import Page
 

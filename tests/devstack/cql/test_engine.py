@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 import pytest
+
 from devstack.cql.binding import UNSET
 from devstack.cql.engine import Prepared, QueryOptions, SchemaChange, Session, Void
 from devstack.cql.errors import (
@@ -15,7 +16,6 @@ from devstack.cql.errors import (
 )
 from devstack.cql.reads import Page
 from devstack.cql.types import CqlType
-
 from tests.devstack.cql.conftest import Cql, FakeClock
 
 INT = CqlType("int")

@@ -14,6 +14,7 @@ from cassandra import InvalidRequest, ProtocolVersion
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
 from cassandra.query import BatchStatement, SimpleStatement
+
 from devstack.processes import wait_until
 from devstack.servers import CqlServer
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from devstack.processes import port_open, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+
 from devstack.processes import StartupError
 from devstack.servers import SERVICE_DATABASES, LocalServers, RedisServer
 from stackkit.kafka import EventProducer

@@ -11,13 +11,13 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
 from devstack.servers import KafkaServer, PostgresServer, RedisServer
 from stackkit.connections import open_event_producer
 from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
 from stackkit.events import Event
 from stackkit.inbox import Inbox, PostgresInbox, PostgresTx, RedisInbox
 from stackkit.kafka import EventProducer, TopicSpec, dead_letter_topic
-
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.integration

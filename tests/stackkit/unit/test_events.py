@@ -1,6 +1,7 @@
 import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
+
 from stackkit.events import Event
 from stackkit.settings import KafkaSettings, ServiceSettings, settings_env_names
 

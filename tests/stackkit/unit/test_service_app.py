@@ -7,6 +7,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+
 from stackkit.errors import Conflict, Invalid, NotFound, Unauthorized
 from stackkit.service import ReadinessCheck, create_service_app
 from stackkit.settings import ServiceSettings

@@ -1,11 +1,11 @@
 from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
-from stackkit.connections import open_backends
-from stackkit.service import ReadinessCheck, create_service_app
 
 from catalog.events import TOPICS
 from catalog.settings import CatalogSettings
+from stackkit.connections import open_backends
+from stackkit.service import ReadinessCheck, create_service_app
 
 
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:

@@ -1,4 +1,5 @@
 from pydantic_settings import SettingsConfigDict
+
 from stackkit.settings import KafkaSettings, RedisSettings, ServiceSettings
 
 

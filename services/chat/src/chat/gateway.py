@@ -3,11 +3,11 @@
 from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
-from stackkit.connections import open_backends
-from stackkit.service import ReadinessCheck, create_service_app
 
 from chat.events import TOPICS
 from chat.settings import ChatSettings
+from stackkit.connections import open_backends
+from stackkit.service import ReadinessCheck, create_service_app
 
 
 def create_app(settings: ChatSettings | None = None) -> FastAPI:

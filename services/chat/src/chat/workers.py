@@ -3,15 +3,15 @@
 from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
+
+from chat.events import MESSAGES, TOPICS
+from chat.settings import ChatSettings
 from stackkit.connections import open_backends
 from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
 from stackkit.events import Event
 from stackkit.inbox import PostgresInbox, PostgresTx
 from stackkit.logs import get_logger
 from stackkit.service import ReadinessCheck, create_service_app
-
-from chat.events import MESSAGES, TOPICS
-from chat.settings import ChatSettings
 
 FANOUT_GROUP = "chat-fanout"
 

@@ -5,12 +5,12 @@ from contextlib import AsyncExitStack
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from stackkit.errors import NotFound, UpstreamTimeout, UpstreamUnreachable
-from stackkit.request_context import current_request_id
-from stackkit.service import ReadinessCheck, create_service_app
 
 from edge.routing import forwardable_headers, route_for
 from edge.settings import EdgeSettings
+from stackkit.errors import NotFound, UpstreamTimeout, UpstreamUnreachable
+from stackkit.request_context import current_request_id
+from stackkit.service import ReadinessCheck, create_service_app
 
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # The edge's own server sets these; content-encoding goes because httpx already decoded the body.

@@ -1,11 +1,11 @@
 from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
-from stackkit.connections import open_backends
-from stackkit.service import ReadinessCheck, create_service_app
 
 from payments.events import TOPICS
 from payments.settings import PaymentsSettings
+from stackkit.connections import open_backends
+from stackkit.service import ReadinessCheck, create_service_app
 
 
 def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
