@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +19,9 @@ FILTERING_MESSAGE = (
     "unpredictable performance. If you want to execute this query despite the performance "
     "unpredictability, use ALLOW FILTERING"
 )
-_COMPARE = {
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
     ">": lambda a, b: a > b,
@@ -192,7 +193,7 @@ def _matches(plan_: _Plan, schema: TableSchema, row: Row, now: float) -> bool:
         if operator == "IN":
             if actual not in expected:
                 return False
-        elif not _COMPARE[operator](actual, expected):
+        elif not COMPARISONS[operator](actual, expected):
             return False
     for name, operator, expected in plan_.regular_filters:
         cell = row.cells.get(name)
@@ -203,7 +204,7 @@ def _matches(plan_: _Plan, schema: TableSchema, row: Row, now: float) -> bool:
         if operator == "IN":
             if actual not in expected:
                 return False
-        elif not _COMPARE[operator](actual, expected):
+        elif not COMPARISONS[operator](actual, expected):
             return False
     return True
 

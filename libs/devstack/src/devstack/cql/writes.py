@@ -16,21 +16,13 @@ from devstack.cql.binding import (
     evaluate_timestamp,
 )
 from devstack.cql.errors import InvalidRequest
-from devstack.cql.reads import Page
+from devstack.cql.reads import COMPARISONS, Page
 from devstack.cql.statements import Assignment, Condition, Delete, Insert, Relation, Update
 from devstack.cql.storage import Key, Row, Table, TableSchema
 from devstack.cql.types import CqlType
 
 MAX_TTL = 20 * 365 * 24 * 3600
 BOOLEAN = CqlType("boolean")
-_COMPARE = {
-    "=": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
 
 
 @dataclass
@@ -222,11 +214,22 @@ def _conditions_hold(
                 condition.operator == "!=" and (expected is None) != (actual is None)
             )
         else:
-            ok = _COMPARE[condition.operator](
+            ok = COMPARISONS[condition.operator](
                 column.type.sort_key(actual), column.type.sort_key(expected)
             )
         holds = holds and ok
     return holds, seen
+
+
+def _refused(
+    ctx: WriteContext, statement: Update | Delete, partition: Key, clustering: Key
+) -> Page | None:
+    """The ``[applied] = false`` answer when an IF clause does not hold, else ``None``."""
+    row = _current_row(ctx.table, partition, clustering, ctx.now)
+    if statement.if_exists:
+        return _lwt_result(ctx.schema, False, []) if row is None else None
+    holds, seen = _conditions_hold(ctx, statement.conditions, row)
+    return None if holds else _lwt_result(ctx.schema, False, seen)
 
 
 def update(ctx: WriteContext, statement: Update) -> Page | None:
@@ -235,15 +238,9 @@ def update(ctx: WriteContext, statement: Update) -> Page | None:
     ttl = _ttl(statement.ttl, ctx)
     timestamp = _timestamp(statement.timestamp, ctx)
     if statement.if_exists or statement.conditions:
-        partition, clustering = _single(targets)
-        row = _current_row(ctx.table, partition, clustering, ctx.now)
-        if statement.if_exists:
-            if row is None:
-                return _lwt_result(schema, False, [])
-        else:
-            holds, seen = _conditions_hold(ctx, statement.conditions, row)
-            if not holds:
-                return _lwt_result(schema, False, seen)
+        refused = _refused(ctx, statement, *_single(targets))
+        if refused is not None:
+            return refused
     for partition, clustering in targets:
         _apply_assignments(ctx, statement.assignments, partition, clustering, timestamp, ttl)
     return _lwt_result(schema, True, []) if statement.if_exists or statement.conditions else None
@@ -394,14 +391,9 @@ def delete(ctx: WriteContext, statement: Delete) -> Page | None:
                 "DELETE statements must restrict all PRIMARY KEY columns with equality "
                 "relations in order to use IF conditions"
             )
-        row = _current_row(ctx.table, partitions[0], prefixes[0], ctx.now)
-        if statement.if_exists:
-            if row is None:
-                return _lwt_result(schema, False, [])
-        else:
-            holds, seen = _conditions_hold(ctx, statement.conditions, row)
-            if not holds:
-                return _lwt_result(schema, False, seen)
+        refused = _refused(ctx, statement, partitions[0], prefixes[0])
+        if refused is not None:
+            return refused
     for partition in partitions:
         if statement.columns:
             for clustering in prefixes:
