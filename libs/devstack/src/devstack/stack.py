@@ -16,7 +16,7 @@ from devstack.processes import (
     wait_until,
 )
 from devstack.servers import LocalServers
-from devstack.topology import EDGE_ROUTED, PROCESSES, ProcessSpec, process
+from devstack.topology import ACQUIRERS, EDGE_ROUTED, PROCESSES, ProcessSpec, process
 
 READY_TIMEOUT_S = 60.0
 
@@ -70,6 +70,14 @@ class NativeStack:
             env[f"{prefix}ORIGIN_TIMEOUT_S"] = "30"
             for route, target in EDGE_ROUTED.items():
                 env[f"{prefix}{route.upper()}_URL"] = self.url(target)
+        if spec.name in ACQUIRERS:
+            env |= {f"{prefix}NAME": spec.name, f"{prefix}LATENCY_MS": "5",
+                    f"{prefix}SOFT_DECLINE_RATE": "0", f"{prefix}TIMEOUT_RATE": "0",
+                    f"{prefix}ERROR_RATE": "0", f"{prefix}HANG_S": "30"}  # fmt: skip
+        if spec.env_prefix == "PAYMENTS_":
+            acquirers = ",".join(f"{name}={self.url(name)}" for name in ACQUIRERS)
+            env |= {f"{prefix}ACQUIRERS": acquirers, f"{prefix}ACQUIRER_TIMEOUT_S": "2",
+                    f"{prefix}IDEMPOTENCY_LOCK_TIMEOUT_S": "10", f"{prefix}WORKER_INTERVAL_S": "1"}  # fmt: skip
         return env
 
     def _process_for(self, spec: ProcessSpec) -> LocalProcess:

@@ -42,12 +42,22 @@ PROCESSES: tuple[ProcessSpec, ...] = (
     ProcessSpec("chat-fanout", "chat.workers:create_fanout_app", "chat.settings:ChatSettings",
                 "CHAT_", database="chat", servers=("postgres", "redis", "kafka"),
                 default_port=8005),
+    ProcessSpec("acquirer-a", "payments.acquirer:create_app", "payments.acquirer:AcquirerSettings",
+                "ACQUIRER_", default_port=8101),
+    ProcessSpec("acquirer-b", "payments.acquirer:create_app", "payments.acquirer:AcquirerSettings",
+                "ACQUIRER_", default_port=8102),
     ProcessSpec("payments", "payments.app:create_app", "payments.settings:PaymentsSettings",
                 "PAYMENTS_", database="payments", servers=("postgres", "kafka"),
                 default_port=8006),
+    ProcessSpec("payments-worker", "payments.workers:create_worker_app",
+                "payments.settings:PaymentsSettings", "PAYMENTS_", database="payments",
+                servers=("postgres", "kafka"), default_port=8007),
     ProcessSpec("edge", "edge.app:create_app", "edge.settings:EdgeSettings", "EDGE_",
                 default_port=8080),
 )  # fmt: skip
+
+ACQUIRERS = ("acquirer-a", "acquirer-b")
+"""The simulated acquirers payments routes between (each its own process)."""
 
 EDGE_ROUTED = {"catalog": "catalog", "dispatch": "dispatch", "chat": "chat", "payments": "payments"}
 """Edge path prefix -> the process that serves it."""

@@ -1,0 +1,41 @@
+"""SERIALIZABLE transactions that retry on serialization failures and deadlocks."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias, TypeVar
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from stackkit.logs import get_logger
+
+T = TypeVar("T")
+Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+
+log = get_logger(__name__)
+
+
+async def serializable(
+    pool: asyncpg.Pool[asyncpg.Record],
+    work: Callable[[Connection], Awaitable[T]],
+    *,
+    attempts: int = 30,
+) -> T:
+    """Run ``work`` in one SERIALIZABLE transaction, retrying it from the top on conflict.
+
+    ``work`` must be safe to run again: everything it does is inside the transaction.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            async with pool.acquire() as conn, conn.transaction(isolation="serializable"):
+                return await work(conn)
+        except RETRYABLE as exc:
+            if attempt == attempts:
+                raise
+            log.debug("serialization_retry", attempt=attempt, error=type(exc).__name__)
+            await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+    raise AssertionError("unreachable")

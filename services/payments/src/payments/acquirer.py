@@ -1,0 +1,194 @@
+"""A simulated card acquirer, run as its own process so network faults between payments and
+the acquirer are real. Its latency and failure profile can be changed at run time
+(``PUT /profile``). Every operation is idempotent on the caller's id (the charge attempt id,
+the refund id), so a retried or resumed request never charges twice.
+"""
+
+import asyncio
+import random
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+from pydantic_settings import SettingsConfigDict
+
+from payments.domain.cards import TEST_CARDS, Card, Outcome, brand_of
+from stackkit.errors import Conflict, NotFound
+from stackkit.service import ReadinessCheck, create_service_app
+from stackkit.settings import ServiceSettings
+
+
+class AcquirerSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ACQUIRER_", extra="ignore", frozen=True)
+
+    name: str = "acquirer-a"
+    latency_ms: float = Field(default=5.0, ge=0)
+    soft_decline_rate: float = Field(default=0.0, ge=0, le=1)
+    timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    hang_s: float = Field(default=30.0, ge=0, description="how long a timed-out call hangs")
+
+
+class Profile(BaseModel):
+    latency_ms: float = Field(ge=0)
+    soft_decline_rate: float = Field(ge=0, le=1)
+    timeout_rate: float = Field(ge=0, le=1)
+    error_rate: float = Field(ge=0, le=1)
+    hang_s: float = Field(ge=0)
+
+
+class AuthorizeRequest(BaseModel):
+    attempt_id: str = Field(min_length=1, max_length=100)
+    amount: int = Field(gt=0)
+    currency: str = Field(min_length=3, max_length=3)
+    card_number: str = Field(min_length=12, max_length=19)
+    capture: bool = False
+
+
+class AmountRequest(BaseModel):
+    amount: int = Field(gt=0)
+
+
+class RefundRequest(BaseModel):
+    refund_id: str = Field(min_length=1, max_length=100)
+    amount: int = Field(gt=0)
+
+
+class Authorization(BaseModel):
+    attempt_id: str
+    status: str  # approved, declined, voided
+    decline_code: str | None = None
+    amount: int
+    captured: int = 0
+    refunded: int = 0
+    refunds: dict[str, int] = Field(default_factory=dict)
+
+
+@dataclass
+class Ledger:
+    authorizations: dict[str, Authorization] = field(default_factory=dict)
+
+    def stats(self) -> dict[str, int]:
+        approved = [a for a in self.authorizations.values() if a.status != "declined"]
+        return {
+            "authorizations": len(self.authorizations),
+            "approved": len(approved),
+            "declined": len(self.authorizations) - len(approved),
+            "captured_amount": sum(a.captured for a in approved),
+            "refunded_amount": sum(a.refunded for a in approved),
+        }
+
+
+class Unavailable(Conflict):
+    error_type = "api_error"
+    code = "acquirer_unavailable"
+
+
+def decide(card: Card, profile: Profile, rng: random.Random) -> tuple[str, str | None, bool]:
+    """(status, decline code, hang) for one authorization."""
+    if card.outcome == Outcome.TIMEOUT or rng.random() < profile.timeout_rate:
+        return "approved", None, True  # decided, but the answer never reaches the caller
+    if card.outcome == Outcome.DECLINE:
+        return "declined", card.decline_code, False
+    if rng.random() < profile.soft_decline_rate:
+        return "declined", "try_again_later", False
+    return "approved", None, False
+
+
+def create_app(settings: AcquirerSettings | None = None) -> FastAPI:
+    settings = settings or AcquirerSettings()
+    profile = Profile(**settings.model_dump(include=set(Profile.model_fields)))
+    ledger = Ledger()
+    rng = random.Random()
+
+    async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
+        return {}
+
+    app = create_service_app(
+        name=settings.name,
+        settings=settings,
+        open_resources=open_resources,
+        description="A simulated card acquirer with a run-time latency and failure profile.",
+    )
+
+    async def network() -> None:
+        if profile.latency_ms:
+            await asyncio.sleep(profile.latency_ms / 1000)
+        if rng.random() < profile.error_rate:
+            raise Unavailable(f"{settings.name} is having trouble; nothing was processed")
+
+    @app.get("/profile", tags=["acquirer"])
+    async def get_profile() -> Profile:
+        return profile
+
+    @app.put("/profile", tags=["acquirer"])
+    async def put_profile(update: Profile) -> Profile:
+        nonlocal profile
+        profile = update
+        return profile
+
+    @app.get("/stats", tags=["acquirer"])
+    async def stats() -> dict[str, int]:
+        return ledger.stats()
+
+    @app.post("/authorizations", tags=["acquirer"])
+    async def authorize(request: AuthorizeRequest) -> Authorization:
+        await network()
+        existing = ledger.authorizations.get(request.attempt_id)
+        if existing is not None:
+            return existing
+        card = TEST_CARDS.get(request.card_number) or Card(
+            request.card_number, brand_of(request.card_number)
+        )
+        status, decline_code, hang = decide(card, profile, rng)
+        record = Authorization(
+            attempt_id=request.attempt_id, status=status, decline_code=decline_code,
+            amount=request.amount, captured=request.amount if request.capture and status == "approved" else 0,
+        )  # fmt: skip
+        ledger.authorizations[request.attempt_id] = record
+        if hang:
+            await asyncio.sleep(profile.hang_s)
+        return record
+
+    def find(attempt_id: str) -> Authorization:
+        record = ledger.authorizations.get(attempt_id)
+        if record is None:
+            raise NotFound(f"no authorization {attempt_id}", code="authorization_missing")
+        return record
+
+    @app.get("/authorizations/{attempt_id}", tags=["acquirer"])
+    async def get_authorization(attempt_id: str) -> Authorization:
+        await network()
+        return find(attempt_id)
+
+    @app.post("/authorizations/{attempt_id}/capture", tags=["acquirer"])
+    async def capture(attempt_id: str, request: AmountRequest) -> Authorization:
+        await network()
+        record = find(attempt_id)
+        if record.status != "approved":
+            raise Conflict(f"cannot capture a {record.status} authorization")
+        if not record.captured:
+            record.captured = min(request.amount, record.amount)
+        return record
+
+    @app.post("/authorizations/{attempt_id}/void", tags=["acquirer"])
+    async def void(attempt_id: str) -> Authorization:
+        await network()
+        record = find(attempt_id)
+        if record.status == "approved" and not record.captured:
+            record.status = "voided"
+        return record
+
+    @app.post("/authorizations/{attempt_id}/refunds", tags=["acquirer"])
+    async def refund(attempt_id: str, request: RefundRequest) -> Authorization:
+        await network()
+        record = find(attempt_id)
+        if request.refund_id not in record.refunds:
+            if record.refunded + request.amount > record.captured:
+                raise Conflict("refund exceeds the captured amount")
+            record.refunds[request.refund_id] = request.amount
+            record.refunded += request.amount
+        return record
+
+    return app

@@ -1,0 +1,216 @@
+"""Stripe's v1 API, as much of it as the stack implements: thin routes over the use cases."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from payments import params
+from payments.domain.errors import InvalidRequest
+from payments.forms import decode_body, decode_form
+from payments.store import create_merchant, merchant_for_key
+from payments.usecases import Payments
+from payments.usecases import Request as PaymentsRequest
+from stackkit.errors import NotFound, Unauthorized
+
+MAX_BODY_BYTES = 64 * 1024
+
+router = APIRouter()
+
+
+def _payments(request: Request) -> Payments:
+    payments: Payments = request.app.state.payments
+    return payments
+
+
+PaymentsDep = Annotated[Payments, Depends(_payments)]
+
+
+def _secret(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return value.strip()
+    if scheme.lower() == "basic" and value:
+        import base64
+
+        try:
+            return base64.b64decode(value).decode().split(":", 1)[0]
+        except (ValueError, UnicodeDecodeError):
+            pass
+    raise Unauthorized(
+        "You did not provide an API key. You need to provide your API key in the Authorization "
+        "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
+    )
+
+
+async def _merchant(request: Request, payments: PaymentsDep) -> str:
+    secret = _secret(request)
+    cache: dict[str, str] = request.app.state.merchant_by_key
+    merchant = cache.get(secret)
+    if merchant is None:
+        async with payments.pool.acquire() as conn:
+            merchant = await merchant_for_key(conn, secret)
+        if merchant is None:
+            raise Unauthorized(f"Invalid API Key provided: {secret[:8]}{'*' * 4}")
+        cache[secret] = merchant
+    return merchant
+
+
+Merchant = Annotated[str, Depends(_merchant)]
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise InvalidRequest(
+            f"Request bodies are limited to {MAX_BODY_BYTES} bytes.", code="request_too_large"
+        )
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise InvalidRequest(
+            f"Request bodies are limited to {MAX_BODY_BYTES} bytes.", code="request_too_large"
+        )
+    return decode_body(
+        raw, request.headers.get("content-type", "application/x-www-form-urlencoded")
+    )
+
+
+Body = Annotated[dict[str, Any], Depends(_body)]
+
+
+def _query(request: Request) -> params.ListParams:
+    return params.parse(params.ListParams, decode_form(request.url.query.encode()))
+
+
+Query = Annotated[params.ListParams, Depends(_query)]
+
+
+def _json(status: int, body: bytes) -> Response:
+    return Response(content=body, status_code=status, media_type="application/json")
+
+
+async def _mutate(
+    request: Request, payments: Payments, merchant: str, body: dict[str, Any]
+) -> Response:
+    # The path inside the service, whatever prefix the edge served it under.
+    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    key = request.headers.get("idempotency-key")
+    status, content = await payments.idempotent(merchant, key, PaymentsRequest("POST", path, body))
+    return _json(status, content)
+
+
+@router.post("/v1/payment_intents", tags=["payment_intents"], summary="Create a PaymentIntent")
+async def create_payment_intent(
+    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+) -> Response:
+    return await _mutate(request, payments, merchant, body)
+
+
+@router.get("/v1/payment_intents", tags=["payment_intents"], summary="List PaymentIntents")
+async def list_payment_intents(
+    payments: PaymentsDep, merchant: Merchant, query: Query
+) -> dict[str, Any]:
+    return await payments.list_intents(merchant, query)
+
+
+@router.get(
+    "/v1/payment_intents/{intent_id}", tags=["payment_intents"], summary="Retrieve a PaymentIntent"
+)
+async def retrieve_payment_intent(
+    intent_id: str, payments: PaymentsDep, merchant: Merchant
+) -> dict[str, Any]:
+    return await payments.retrieve_intent(merchant, intent_id)
+
+
+@router.post(
+    "/v1/payment_intents/{intent_id}", tags=["payment_intents"], summary="Update a PaymentIntent"
+)
+async def update_payment_intent(
+    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+) -> Response:
+    return await _mutate(request, payments, merchant, body)
+
+
+@router.post(
+    "/v1/payment_intents/{intent_id}/confirm",
+    tags=["payment_intents"],
+    summary="Confirm a PaymentIntent",
+)
+async def confirm_payment_intent(
+    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+) -> Response:
+    return await _mutate(request, payments, merchant, body)
+
+
+@router.post(
+    "/v1/payment_intents/{intent_id}/capture",
+    tags=["payment_intents"],
+    summary="Capture a PaymentIntent",
+)
+async def capture_payment_intent(
+    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+) -> Response:
+    return await _mutate(request, payments, merchant, body)
+
+
+@router.post(
+    "/v1/payment_intents/{intent_id}/cancel",
+    tags=["payment_intents"],
+    summary="Cancel a PaymentIntent",
+)
+async def cancel_payment_intent(
+    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+) -> Response:
+    return await _mutate(request, payments, merchant, body)
+
+
+@router.post("/v1/refunds", tags=["refunds"], summary="Create a refund")
+async def create_refund(
+    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+) -> Response:
+    return await _mutate(request, payments, merchant, body)
+
+
+@router.get("/v1/refunds", tags=["refunds"], summary="List refunds")
+async def list_refunds(payments: PaymentsDep, merchant: Merchant, query: Query) -> dict[str, Any]:
+    return await payments.list_refunds(merchant, query)
+
+
+@router.get("/v1/refunds/{refund_id}", tags=["refunds"], summary="Retrieve a refund")
+async def retrieve_refund(
+    refund_id: str, payments: PaymentsDep, merchant: Merchant
+) -> dict[str, Any]:
+    return await payments.retrieve_refund(merchant, refund_id)
+
+
+@router.get("/v1/events", tags=["events"], summary="List events")
+async def list_events(payments: PaymentsDep, merchant: Merchant, query: Query) -> dict[str, Any]:
+    return await payments.list_events(merchant, query)
+
+
+@router.get("/v1/events/{event_id}", tags=["events"], summary="Retrieve an event")
+async def retrieve_event(
+    event_id: str, payments: PaymentsDep, merchant: Merchant
+) -> dict[str, Any]:
+    return await payments.retrieve_event(merchant, event_id)
+
+
+@router.post("/v1/webhook_endpoints", tags=["webhooks"], summary="Register a webhook endpoint")
+async def create_webhook_endpoint(
+    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+) -> Response:
+    return await _mutate(request, payments, merchant, body)
+
+
+@router.post("/dev/merchants", tags=["development"], summary="Create a merchant and its test key")
+async def create_dev_merchant(
+    request: Request, payments: PaymentsDep, body: Body
+) -> dict[str, str]:
+    """Development only (off when PAYMENTS_ENVIRONMENT=production): a merchant and its secret key."""
+    if request.app.state.settings.environment == "production":
+        raise NotFound("Not available in production.", code="not_found")
+    name = str(body.get("name") or "Test merchant")[:200]
+    async with payments.pool.acquire() as conn:
+        merchant_id, secret = await create_merchant(conn, name)
+    return {"id": merchant_id, "object": "account", "name": name, "secret_key": secret}

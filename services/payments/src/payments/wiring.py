@@ -1,0 +1,24 @@
+"""Builds the payments use cases from settings: acquirer clients and the database."""
+
+from contextlib import AsyncExitStack
+
+import asyncpg
+import httpx
+
+from payments.acquirers import AcquirerClient, parse_acquirers
+from payments.settings import PaymentsSettings
+from payments.store import ensure_schema
+from payments.usecases import Payments
+
+
+async def open_payments(
+    stack: AsyncExitStack, settings: PaymentsSettings, pool: "asyncpg.Pool[asyncpg.Record]"
+) -> Payments:
+    await ensure_schema(pool)
+    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
+    stack.push_async_callback(http.aclose)
+    acquirers = {
+        name: AcquirerClient(name, url, http, settings.acquirer_timeout_s)
+        for name, url in parse_acquirers(settings.acquirers).items()
+    }
+    return Payments(pool, acquirers, lock_timeout_s=settings.idempotency_lock_timeout_s)

@@ -1,0 +1,96 @@
+"""The payments worker: the reaper (finishes requests abandoned between phases) and the
+outbox relay (publishes committed events to Kafka ``payments.events``)."""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+import asyncpg
+from fastapi import FastAPI
+
+from payments.events import PAYMENT_EVENTS, TOPICS
+from payments.settings import PaymentsSettings
+from payments.wiring import open_payments
+from stackkit.connections import open_backends
+from stackkit.events import Event
+from stackkit.kafka import EventProducer
+from stackkit.logs import get_logger
+from stackkit.service import ReadinessCheck, create_service_app
+
+log = get_logger(__name__)
+RELAY_BATCH = 200
+
+
+async def relay_outbox(pool: "asyncpg.Pool[asyncpg.Record]", producer: EventProducer) -> int:
+    """Publish unpublished events in commit order; mark them only after Kafka acknowledged."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT id, seq, merchant_id, type, created, data FROM events "
+            "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+            RELAY_BATCH,
+        )
+    for row in rows:
+        data = json.loads(row["data"])
+        obj = data.get("object", {})
+        event = Event(
+            id=row["id"], type=f"payments.{row['type']}", source="payments",
+            subject=str(obj.get("payment_intent") or obj.get("id") or row["merchant_id"]),
+            data={"merchant_id": row["merchant_id"], "created": row["created"], **data},
+        )  # fmt: skip
+        await producer.publish(PAYMENT_EVENTS.name, event)
+    if rows:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE events SET published_at = now() WHERE id = ANY($1::text[])",
+                [r["id"] for r in rows],
+            )
+    return len(rows)
+
+
+def _every(
+    interval_s: float, work: Callable[[], Awaitable[object]], name: str
+) -> "asyncio.Task[None]":
+    async def loop() -> None:
+        while True:
+            try:
+                await work()
+            except Exception:
+                log.exception("periodic_job_failed", job=name)
+            await asyncio.sleep(interval_s)
+
+    return asyncio.create_task(loop(), name=name)
+
+
+def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
+    settings = settings or PaymentsSettings()
+
+    async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
+        checks = await open_backends(app, stack, settings, topics=TOPICS)
+        payments = await open_payments(stack, settings, app.state.db)
+        tasks = [
+            _every(settings.worker_interval_s, payments.complete_abandoned, "reaper"),
+            _every(
+                settings.worker_interval_s,
+                lambda: relay_outbox(app.state.db, app.state.events),
+                "relay",
+            ),
+        ]
+
+        async def stop() -> None:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+        stack.push_async_callback(stop)
+        return checks
+
+    return create_service_app(
+        name="payments-worker",
+        settings=settings,
+        open_resources=open_resources,
+        description="Stripe: the reaper and the outbox relay.",
+    )
