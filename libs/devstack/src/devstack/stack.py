@@ -76,8 +76,12 @@ class NativeStack:
                     f"{prefix}ERROR_RATE": "0", f"{prefix}HANG_S": "30"}  # fmt: skip
         if spec.env_prefix == "PAYMENTS_":
             acquirers = ",".join(f"{name}={self.url(name)}" for name in ACQUIRERS)
-            env |= {f"{prefix}ACQUIRERS": acquirers, f"{prefix}ACQUIRER_TIMEOUT_S": "2",
-                    f"{prefix}IDEMPOTENCY_LOCK_TIMEOUT_S": "10", f"{prefix}WORKER_INTERVAL_S": "1"}  # fmt: skip
+            env |= {
+                f"{prefix}ACQUIRERS": acquirers,
+                f"{prefix}ACQUIRER_TIMEOUT_S": "2",
+                f"{prefix}IDEMPOTENCY_LOCK_TIMEOUT_S": "10",
+                f"{prefix}WORKER_INTERVAL_S": "1",
+            }
         return env
 
     def _process_for(self, spec: ProcessSpec) -> LocalProcess:

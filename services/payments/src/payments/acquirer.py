@@ -143,9 +143,12 @@ def create_app(settings: AcquirerSettings | None = None) -> FastAPI:
         )
         status, decline_code, hang = decide(card, profile, rng)
         record = Authorization(
-            attempt_id=request.attempt_id, status=status, decline_code=decline_code,
-            amount=request.amount, captured=request.amount if request.capture and status == "approved" else 0,
-        )  # fmt: skip
+            attempt_id=request.attempt_id,
+            status=status,
+            decline_code=decline_code,
+            amount=request.amount,
+            captured=request.amount if request.capture and status == "approved" else 0,
+        )
         ledger.authorizations[request.attempt_id] = record
         if hang:
             await asyncio.sleep(profile.hang_s)

@@ -31,8 +31,13 @@ class AcquirerClient:
     async def authorize(
         self, attempt_id: str, amount: int, currency: str, card_number: str, capture: bool
     ) -> Attempt:
-        payload = {"attempt_id": attempt_id, "amount": amount, "currency": currency,
-                   "card_number": card_number, "capture": capture}  # fmt: skip
+        payload = {
+            "attempt_id": attempt_id,
+            "amount": amount,
+            "currency": currency,
+            "card_number": card_number,
+            "capture": capture,
+        }
         try:
             response = await self.http.post(
                 self._url("/authorizations"), json=payload, timeout=self.timeout_s

@@ -31,7 +31,7 @@ def key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-async def ensure_schema(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
+async def ensure_schema(pool: asyncpg.Pool[asyncpg.Record]) -> None:
     ddl = resources.files("payments").joinpath("schema.sql").read_text()
     await apply_schema(pool, "payments.schema", ddl)
 
@@ -71,9 +71,20 @@ async def merchant_for_key(conn: Connection, secret: str) -> str | None:
 # -- payment intents -------------------------------------------------------------------------
 
 INTENT_COLUMNS = (
-    "id", "merchant_id", "amount", "currency", "status", "capture_method", "payment_method",
-    "card_number", "card_brand", "region", "description", "metadata", "created",
-)  # fmt: skip
+    "id",
+    "merchant_id",
+    "amount",
+    "currency",
+    "status",
+    "capture_method",
+    "payment_method",
+    "card_number",
+    "card_brand",
+    "region",
+    "description",
+    "metadata",
+    "created",
+)
 
 
 async def insert_intent(conn: Connection, intent: Row) -> None:
@@ -117,8 +128,11 @@ async def record_transition(
     await conn.execute(
         "INSERT INTO payment_intent_transitions (intent_id, from_status, to_status, action) "
         "VALUES ($1, $2, $3, $4)",
-        intent_id, before, after, action,
-    )  # fmt: skip
+        intent_id,
+        before,
+        after,
+        action,
+    )
 
 
 async def transitions(conn: Connection, intent_id: str) -> list[Row]:
@@ -138,8 +152,11 @@ async def insert_attempt(conn: Connection, intent_id: str, acquirer: str, number
     await conn.execute(
         "INSERT INTO charge_attempts (id, intent_id, acquirer, number, status) "
         "VALUES ($1, $2, $3, $4, 'pending')",
-        attempt_id, intent_id, acquirer, number,
-    )  # fmt: skip
+        attempt_id,
+        intent_id,
+        acquirer,
+        number,
+    )
     await conn.execute(
         "UPDATE payment_intents SET latest_attempt = $2 WHERE id = $1", intent_id, attempt_id
     )
@@ -158,8 +175,10 @@ async def settle_attempt(
 ) -> None:
     await conn.execute(
         "UPDATE charge_attempts SET status = $2, decline_code = $3 WHERE id = $1",
-        attempt_id, status, decline_code,
-    )  # fmt: skip
+        attempt_id,
+        status,
+        decline_code,
+    )
 
 
 # -- refunds, ledger, events -----------------------------------------------------------------
@@ -167,11 +186,18 @@ async def settle_attempt(
 
 async def insert_refund(conn: Connection, refund: Row) -> None:
     await conn.execute(
-        "INSERT INTO refunds (id, merchant_id, intent_id, amount, currency, status, reason, metadata, created) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        refund["id"], refund["merchant_id"], refund["intent_id"], refund["amount"], refund["currency"],
-        refund["status"], refund["reason"], json.dumps(refund["metadata"]), refund["created"],
-    )  # fmt: skip
+        "INSERT INTO refunds (id, merchant_id, intent_id, amount, currency, status, reason, "
+        "metadata, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        refund["id"],
+        refund["merchant_id"],
+        refund["intent_id"],
+        refund["amount"],
+        refund["currency"],
+        refund["status"],
+        refund["reason"],
+        json.dumps(refund["metadata"]),
+        refund["created"],
+    )
 
 
 async def get_refund(conn: Connection, merchant_id: str, refund_id: str) -> Row | None:
@@ -186,9 +212,13 @@ async def set_refund_status(conn: Connection, refund_id: str, status: str) -> No
 
 
 async def post_ledger(
-    conn: Connection, merchant_id: str, intent_id: str, kind: str, entries: list[Entry],
+    conn: Connection,
+    merchant_id: str,
+    intent_id: str,
+    kind: str,
+    entries: list[Entry],
     refund_id: str | None = None,
-) -> None:  # fmt: skip
+) -> None:
     await conn.executemany(
         "INSERT INTO ledger_entries (merchant_id, intent_id, refund_id, kind, account, amount) "
         "VALUES ($1, $2, $3, $4, $5, $6)",
@@ -200,8 +230,12 @@ async def insert_event(conn: Connection, merchant_id: str, event_type: str, obj:
     event_id = new_id("evt")
     await conn.execute(
         "INSERT INTO events (id, merchant_id, type, created, data) VALUES ($1, $2, $3, $4, $5)",
-        event_id, merchant_id, event_type, now(), json.dumps({"object": obj}),
-    )  # fmt: skip
+        event_id,
+        merchant_id,
+        event_type,
+        now(),
+        json.dumps({"object": obj}),
+    )
     return event_id
 
 
@@ -243,9 +277,9 @@ async def page(
         )
     order = "DESC" if ending_before is None else "ASC"
     args.append(limit + 1)
+    where = " AND ".join(clauses)
     records = await conn.fetch(
-        f"SELECT * FROM {table} WHERE {' AND '.join(clauses)} ORDER BY seq {order} LIMIT ${len(args)}",
-        *args,
+        f"SELECT * FROM {table} WHERE {where} ORDER BY seq {order} LIMIT ${len(args)}", *args
     )
     rows = [_row(r) for r in records]
     has_more = len(rows) > limit
@@ -275,13 +309,17 @@ async def claim_key(
     await conn.execute(
         "INSERT INTO idempotency_keys (merchant_id, key, fingerprint, request) "
         "VALUES ($1, $2, $3, $4) ON CONFLICT (merchant_id, key) DO NOTHING",
-        merchant_id, key, fingerprint, json.dumps(request),
-    )  # fmt: skip
+        merchant_id,
+        key,
+        fingerprint,
+        json.dumps(request),
+    )
     record = await conn.fetchrow(
         "SELECT *, now() - locked_at AS lock_age FROM idempotency_keys "
         "WHERE merchant_id = $1 AND key = $2 FOR UPDATE",
-        merchant_id, key,
-    )  # fmt: skip
+        merchant_id,
+        key,
+    )
     row = _row(record)
     assert row is not None
     return row
@@ -297,16 +335,20 @@ async def progress_key(
     await conn.execute(
         "UPDATE idempotency_keys SET recovery_point = $2, resource_id = COALESCE($3, resource_id) "
         "WHERE id = $1",
-        key_id, recovery_point, resource_id,
-    )  # fmt: skip
+        key_id,
+        recovery_point,
+        resource_id,
+    )
 
 
 async def finish_key(conn: Connection, key_id: int, code: int, body: bytes) -> None:
     await conn.execute(
         "UPDATE idempotency_keys SET recovery_point = 'finished', locked_at = NULL, "
         "response_code = $2, response_body = $3 WHERE id = $1",
-        key_id, code, body,
-    )  # fmt: skip
+        key_id,
+        code,
+        body,
+    )
 
 
 async def unlock_key(conn: Connection, key_id: int) -> None:
@@ -332,6 +374,20 @@ async def abandoned_keys(conn: Connection, lock_timeout_s: float, limit: int = 2
         "SELECT * FROM idempotency_keys WHERE recovery_point <> 'finished' AND "
         "(locked_at IS NULL OR locked_at < now() - make_interval(secs => $1)) "
         "ORDER BY id LIMIT $2",
-        lock_timeout_s, limit,
-    )  # fmt: skip
+        lock_timeout_s,
+        limit,
+    )
     return [r for r in map(_row, records) if r is not None]
+
+
+async def insert_webhook_endpoint(conn: Connection, endpoint: Row) -> None:
+    await conn.execute(
+        "INSERT INTO webhook_endpoints (id, merchant_id, url, secret, enabled_events, created) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        endpoint["id"],
+        endpoint["merchant_id"],
+        endpoint["url"],
+        endpoint["secret"],
+        json.dumps(endpoint["enabled_events"]),
+        endpoint["created"],
+    )

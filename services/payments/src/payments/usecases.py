@@ -12,6 +12,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -41,8 +42,20 @@ from stackkit.transactions import Connection, serializable
 
 log = get_logger(__name__)
 
-REGIONS = {"usd": "us", "cad": "us", "mxn": "us", "brl": "us", "eur": "eu", "pln": "eu",
-           "czk": "eu", "sek": "eu", "dkk": "eu", "nok": "eu", "chf": "eu", "gbp": "gb"}  # fmt: skip
+REGIONS = {
+    "usd": "us",
+    "cad": "us",
+    "mxn": "us",
+    "brl": "us",
+    "eur": "eu",
+    "pln": "eu",
+    "czk": "eu",
+    "sek": "eu",
+    "dkk": "eu",
+    "nok": "eu",
+    "chf": "eu",
+    "gbp": "gb",
+}
 
 
 @dataclass
@@ -84,7 +97,7 @@ class OutcomeUnknown(Unavailable):
 
 @dataclass
 class Payments:
-    pool: "asyncpg.Pool[asyncpg.Record]"
+    pool: asyncpg.Pool[asyncpg.Record]
     acquirers: dict[str, AcquirerClient]
     lock_timeout_s: float = 10.0
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -153,8 +166,15 @@ class Payments:
                     await store.unlock_key(conn, key_row["id"])
                 raise
             status = 400 if isinstance(error, InvalidRequest) else 409
-            response = Response(status, error_body(error_type=error.error_type, code=error.code,
-                                                   message=error.message, param=error.param))  # fmt: skip
+            response = Response(
+                status,
+                error_body(
+                    error_type=error.error_type,
+                    code=error.code,
+                    message=error.message,
+                    param=error.param,
+                ),
+            )
         except BaseException:
             async with self.pool.acquire() as conn:
                 await store.unlock_key(conn, key_row["id"])
@@ -172,11 +192,13 @@ class Payments:
         for row in rows:
             async with self.pool.acquire() as conn, conn.transaction():
                 locked = await conn.fetchrow(
-                    "SELECT id FROM idempotency_keys WHERE id = $1 AND recovery_point <> 'finished' "
+                    "SELECT id FROM idempotency_keys WHERE id = $1 "
+                    "AND recovery_point <> 'finished' "
                     "AND (locked_at IS NULL OR locked_at < now() - make_interval(secs => $2)) "
                     "FOR UPDATE SKIP LOCKED",
-                    row["id"], self.lock_timeout_s,
-                )  # fmt: skip
+                    row["id"],
+                    self.lock_timeout_s,
+                )
                 if locked is None:
                     continue
                 await store.lock_key(conn, row["id"])
@@ -268,19 +290,27 @@ class Payments:
         if p.confirm and card is None:
             raise InvalidRequest(
                 "You cannot confirm this PaymentIntent because it's missing a payment method.",
-                param="payment_method", code="payment_intent_unexpected_state",
-            )  # fmt: skip
+                param="payment_method",
+                code="payment_intent_unexpected_state",
+            )
         if progress.resource_id is None:
 
             async def create(conn: Connection) -> str:
                 intent: store.Row = {
-                    "id": store.new_id("pi"), "merchant_id": merchant_id, "amount": amount,
-                    "currency": currency, "status": Status.REQUIRES_PAYMENT_METHOD.value,
+                    "id": store.new_id("pi"),
+                    "merchant_id": merchant_id,
+                    "amount": amount,
+                    "currency": currency,
+                    "status": Status.REQUIRES_PAYMENT_METHOD.value,
                     "capture_method": "manual" if p.capture_method == "manual" else "automatic",
-                    "payment_method": None, "card_number": None, "card_brand": None,
-                    "region": REGIONS.get(currency, "intl"), "description": p.description,
-                    "metadata": p.metadata or {}, "created": store.now(),
-                }  # fmt: skip
+                    "payment_method": None,
+                    "card_number": None,
+                    "card_brand": None,
+                    "region": REGIONS.get(currency, "intl"),
+                    "description": p.description,
+                    "metadata": p.metadata or {},
+                    "created": store.now(),
+                }
                 await store.insert_intent(conn, intent)
                 await store.record_transition(conn, intent["id"], None, intent["status"], "create")
                 row = await self._load(conn, merchant_id, intent["id"])
@@ -309,8 +339,14 @@ class Payments:
         self, conn: Connection, intent: store.Row, card: cards.Card, token: str | None
     ) -> None:
         payment_method = token or f"pm_card_{card.brand}_{card.last4}"
-        await self._move(conn, intent, Action.ATTACH_PAYMENT_METHOD, payment_method=payment_method,
-                         card_number=card.number, card_brand=card.brand)  # fmt: skip
+        await self._move(
+            conn,
+            intent,
+            Action.ATTACH_PAYMENT_METHOD,
+            payment_method=payment_method,
+            card_number=card.number,
+            card_brand=card.brand,
+        )
 
     async def retrieve_intent(self, merchant_id: str, intent_id: str) -> dict[str, Any]:
         return (await self._current(merchant_id, intent_id)).body
@@ -363,8 +399,9 @@ class Payments:
             if intent["card_number"] is None:
                 raise InvalidRequest(
                     "You cannot confirm this PaymentIntent because it's missing a payment method.",
-                    param="payment_method", code="payment_intent_unexpected_state",
-                )  # fmt: skip
+                    param="payment_method",
+                    code="payment_intent_unexpected_state",
+                )
             await self._move(conn, intent, Action.CONFIRM)
             acquirer = choose_acquirer(
                 list(self.acquirers), self.stats, intent["card_brand"], intent["region"], self.rng
@@ -384,8 +421,11 @@ class Payments:
         if intent["status"] != Status.PROCESSING.value:
             return await self._settled_response(intent)
         current = history[-1]
-        results = [Attempt(a["acquirer"], AttemptResult(a["status"]), a["decline_code"])
-                   for a in history[:-1] if a["status"] in {r.value for r in AttemptResult}]  # fmt: skip
+        results = [
+            Attempt(a["acquirer"], AttemptResult(a["status"]), a["decline_code"])
+            for a in history[:-1]
+            if a["status"] in {r.value for r in AttemptResult}
+        ]
         while True:
             result = await self._attempt_result(intent, current)
             self.stats.record(
@@ -407,23 +447,36 @@ class Payments:
                     self.rng,
                     exploration=0.0,
                     exclude=tried,
-                )  # fmt: skip
+                )
                 if self.retry_policy.should_retry(results)
                 else None
             )
             if next_acquirer is None:
                 return await self._declined(merchant_id, intent_id, current["id"], result)
 
-            async def retry_elsewhere(
-                conn: Connection, result: Attempt = result, acquirer: str = next_acquirer
-            ) -> store.Row:
-                await store.settle_attempt(
-                    conn, current["id"], result.result.value, result.decline_code
-                )
-                attempt_id = await store.insert_attempt(conn, intent_id, acquirer, len(results) + 1)
-                return {"id": attempt_id, "acquirer": acquirer, "status": "pending"}
+            retry = partial(
+                self._next_attempt,
+                intent_id=intent_id,
+                previous=current["id"],
+                result=result,
+                acquirer=next_acquirer,
+                number=len(results) + 1,
+            )
+            current = await serializable(self.pool, retry)
 
-            current = await serializable(self.pool, retry_elsewhere)
+    @staticmethod
+    async def _next_attempt(
+        conn: Connection,
+        *,
+        intent_id: str,
+        previous: str,
+        result: Attempt,
+        acquirer: str,
+        number: int,
+    ) -> store.Row:
+        await store.settle_attempt(conn, previous, result.result.value, result.decline_code)
+        attempt_id = await store.insert_attempt(conn, intent_id, acquirer, number)
+        return {"id": attempt_id, "acquirer": acquirer, "status": "pending"}
 
     async def _attempt_result(self, intent: store.Row, attempt: store.Row) -> Attempt:
         acquirer = self.acquirers.get(attempt["acquirer"])
@@ -434,9 +487,12 @@ class Payments:
                 attempt["acquirer"], AttemptResult(attempt["status"]), attempt["decline_code"]
             )
         result = await acquirer.authorize(
-            attempt["id"], intent["amount"], intent["currency"], intent["card_number"],
+            attempt["id"],
+            intent["amount"],
+            intent["currency"],
+            intent["card_number"],
             capture=intent["capture_method"] == "automatic",
-        )  # fmt: skip
+        )
         if result.result != AttemptResult.TIMED_OUT:
             return result
         reconciled = await acquirer.reconcile(attempt["id"])
@@ -590,8 +646,14 @@ class Payments:
             if current["status"] == Status.CANCELED.value:
                 return current
             held = current["amount_capturable"]
-            await self._move(conn, current, Action.CANCEL, canceled_at=store.now(),
-                             cancellation_reason=p.cancellation_reason, amount_capturable=0)  # fmt: skip
+            await self._move(
+                conn,
+                current,
+                Action.CANCEL,
+                canceled_at=store.now(),
+                cancellation_reason=p.cancellation_reason,
+                amount_capturable=0,
+            )
             if held:
                 await store.post_ledger(
                     conn, merchant_id, intent_id, "release", ledger.release(held)
@@ -608,9 +670,14 @@ class Payments:
         )
 
     async def _list(
-        self, table: str, url: str, render: Callable[[store.Row], dict[str, Any]], merchant_id: str,
-        p: params.ListParams, filters: dict[str, Any],
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        table: str,
+        url: str,
+        render: Callable[[store.Row], dict[str, Any]],
+        merchant_id: str,
+        p: params.ListParams,
+        filters: dict[str, Any],
+    ) -> dict[str, Any]:
         async with self.pool.acquire() as conn:
             for cursor, name in (
                 (p.starting_after, "starting_after"),
@@ -621,9 +688,14 @@ class Payments:
                         f"No such object: '{cursor}'", param=name, code="resource_missing"
                     )
             rows, has_more = await store.page(
-                conn, table, merchant_id, limit=p.limit, starting_after=p.starting_after,
-                ending_before=p.ending_before, filters=filters,
-            )  # fmt: skip
+                conn,
+                table,
+                merchant_id,
+                limit=p.limit,
+                starting_after=p.starting_after,
+                ending_before=p.ending_before,
+                filters=filters,
+            )
         return objects.listing(url, [render(row) for row in rows], has_more)
 
     # -- refunds -------------------------------------------------------------------------------
@@ -637,18 +709,29 @@ class Payments:
                 intent = await self._load(conn, merchant_id, p.payment_intent)
                 if intent["status"] != Status.SUCCEEDED.value:
                     raise InvalidRequest(
-                        f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
-                        param="payment_intent", code="charge_not_refundable",
-                    )  # fmt: skip
+                        f"This PaymentIntent ({intent['id']}) does not have a successful "
+                        "charge to refund.",
+                        param="payment_intent",
+                        code="charge_not_refundable",
+                    )
                 remaining = intent["amount_received"] - intent["amount_refunded"]
                 amount = p.amount if p.amount is not None else remaining
                 ledger.refund(amount, intent["amount_received"], intent["amount_refunded"])
                 refund_id = store.new_id("re")
-                await store.insert_refund(conn, {
-                    "id": refund_id, "merchant_id": merchant_id, "intent_id": intent["id"],
-                    "amount": amount, "currency": intent["currency"], "status": "pending",
-                    "reason": p.reason, "metadata": p.metadata or {}, "created": store.now(),
-                })  # fmt: skip
+                await store.insert_refund(
+                    conn,
+                    {
+                        "id": refund_id,
+                        "merchant_id": merchant_id,
+                        "intent_id": intent["id"],
+                        "amount": amount,
+                        "currency": intent["currency"],
+                        "status": "pending",
+                        "reason": p.reason,
+                        "metadata": p.metadata or {},
+                        "created": store.now(),
+                    },
+                )
                 await store.update_intent(
                     conn, intent["id"], amount_refunded=intent["amount_refunded"] + amount
                 )
@@ -672,8 +755,14 @@ class Payments:
             if current["status"] == "pending":
                 await store.set_refund_status(conn, refund_id, "succeeded")
                 current["status"] = "succeeded"
-                await store.post_ledger(conn, merchant_id, current["intent_id"], "refund",
-                                        ledger.refund(current["amount"], current["amount"], 0), refund_id)  # fmt: skip
+                await store.post_ledger(
+                    conn,
+                    merchant_id,
+                    current["intent_id"],
+                    "refund",
+                    ledger.refund(current["amount"], current["amount"], 0),
+                    refund_id,
+                )
                 await store.insert_event(
                     conn, merchant_id, "refund.created", objects.refund(current)
                 )
@@ -710,15 +799,16 @@ class Payments:
     async def create_webhook_endpoint(
         self, merchant_id: str, p: params.CreateWebhookEndpoint
     ) -> Response:
-        endpoint = {"id": store.new_id("we"), "merchant_id": merchant_id, "url": p.url,
-                    "secret": f"whsec_{store.new_id('s')[2:]}", "enabled_events": p.enabled_events,
-                    "created": store.now()}  # fmt: skip
+        endpoint = {
+            "id": store.new_id("we"),
+            "merchant_id": merchant_id,
+            "url": p.url,
+            "secret": f"whsec_{store.new_id('s')[2:]}",
+            "enabled_events": p.enabled_events,
+            "created": store.now(),
+        }
         async with self.pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO webhook_endpoints (id, merchant_id, url, secret, enabled_events, created) "
-                "VALUES ($1, $2, $3, $4, $5, $6)",
-                endpoint["id"], merchant_id, p.url, endpoint["secret"], json.dumps(p.enabled_events), endpoint["created"],
-            )  # fmt: skip
+            await store.insert_webhook_endpoint(conn, endpoint)
         return Response(200, objects.webhook_endpoint(endpoint, with_secret=True))
 
 

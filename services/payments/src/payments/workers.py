@@ -35,10 +35,12 @@ async def relay_outbox(pool: "asyncpg.Pool[asyncpg.Record]", producer: EventProd
         data = json.loads(row["data"])
         obj = data.get("object", {})
         event = Event(
-            id=row["id"], type=f"payments.{row['type']}", source="payments",
+            id=row["id"],
+            type=f"payments.{row['type']}",
+            source="payments",
             subject=str(obj.get("payment_intent") or obj.get("id") or row["merchant_id"]),
             data={"merchant_id": row["merchant_id"], "created": row["created"], **data},
-        )  # fmt: skip
+        )
         await producer.publish(PAYMENT_EVENTS.name, event)
     if rows:
         async with pool.acquire() as conn:

@@ -1,16 +1,16 @@
 """Stripe-style test cards: the card number decides what every acquirer answers.
 
-| card                | token (payment_method)                    | outcome                         |
-|---------------------|-------------------------------------------|---------------------------------|
-| 4242424242424242    | pm_card_visa                              | approved                        |
-| 5555555555554444    | pm_card_mastercard                        | approved                        |
-| 378282246310005     | pm_card_amex                              | approved                        |
-| 4000000000000002    | pm_card_chargeDeclined                    | hard decline: generic_decline   |
-| 4000000000009995    | pm_card_chargeDeclinedInsufficientFunds   | hard decline: insufficient_funds|
-| 4000000000000069    | pm_card_chargeDeclinedExpiredCard         | hard decline: expired_card      |
-| 4000000000000119    | pm_card_chargeDeclinedProcessingError     | soft: processing_error          |
-| 4000000000001976    | pm_card_chargeDeclinedTryAgainLater       | soft: try_again_later           |
-| 4000000000000341    | pm_card_acquirerTimeout                   | the acquirer never answers      |
+| card             | payment_method token                    | outcome                  |
+|------------------|-----------------------------------------|--------------------------|
+| 4242424242424242 | pm_card_visa                            | approved                 |
+| 5555555555554444 | pm_card_mastercard                      | approved                 |
+| 378282246310005  | pm_card_amex                            | approved                 |
+| 4000000000000002 | pm_card_chargeDeclined                  | hard: generic_decline    |
+| 4000000000009995 | pm_card_chargeDeclinedInsufficientFunds | hard: insufficient_funds |
+| 4000000000000069 | pm_card_chargeDeclinedExpiredCard       | hard: expired_card       |
+| 4000000000000119 | pm_card_chargeDeclinedProcessingError   | soft: processing_error   |
+| 4000000000001976 | pm_card_chargeDeclinedTryAgainLater     | soft: try_again_later    |
+| 4000000000000341 | pm_card_acquirerTimeout                 | the acquirer never answers |
 
 Approved cards can still be soft-declined or time out by an acquirer's run-time profile.
 """
@@ -89,9 +89,10 @@ def card_for(payment_method: str | None, card_number: str | None = None) -> Card
         number = TOKENS.get(payment_method)
         if number is None:
             raise InvalidRequest(
-                f"No such PaymentMethod: '{payment_method}'", param="payment_method",
+                f"No such PaymentMethod: '{payment_method}'",
+                param="payment_method",
                 code="resource_missing",
-            )  # fmt: skip
+            )
         return TEST_CARDS[number]
     if card_number is None:
         raise InvalidRequest(
@@ -100,7 +101,8 @@ def card_for(payment_method: str | None, card_number: str | None = None) -> Card
     number = card_number.replace(" ", "")
     if not number.isdigit() or not 12 <= len(number) <= 19 or not luhn_valid(number):
         raise InvalidRequest(
-            "Your card number is incorrect.", param="payment_method_data[card][number]",
+            "Your card number is incorrect.",
+            param="payment_method_data[card][number]",
             code="incorrect_number",
-        )  # fmt: skip
+        )
     return TEST_CARDS.get(number, Card(number, brand_of(number)))

@@ -38,8 +38,11 @@ def capture(captured: int, authorized: int) -> list[Entry]:
             code="amount_too_large" if captured > authorized else "parameter_invalid",
         )
     return _balanced(
-        release(authorized)
-        + [Entry("acquirer_receivable", captured), Entry("merchant_balance", -captured)]
+        [
+            *release(authorized),
+            Entry("acquirer_receivable", captured),
+            Entry("merchant_balance", -captured),
+        ]
     )
 
 

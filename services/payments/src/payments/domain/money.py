@@ -4,10 +4,30 @@ from payments.domain.errors import InvalidRequest
 
 # Zero-decimal currencies charge in whole units; the rest in minor units (cents).
 ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx"})
-CURRENCIES = frozenset(
-    {"usd", "eur", "gbp", "cad", "aud", "chf", "sek", "nok", "dkk", "pln", "czk", "brl",
-     "mxn", "inr", "sgd", "hkd", "nzd"}
-) | ZERO_DECIMAL  # fmt: skip
+CURRENCIES = (
+    frozenset(
+        {
+            "usd",
+            "eur",
+            "gbp",
+            "cad",
+            "aud",
+            "chf",
+            "sek",
+            "nok",
+            "dkk",
+            "pln",
+            "czk",
+            "brl",
+            "mxn",
+            "inr",
+            "sgd",
+            "hkd",
+            "nzd",
+        }
+    )
+    | ZERO_DECIMAL
+)
 MINIMUM = {"usd": 50, "eur": 50, "gbp": 30, "jpy": 50}
 DEFAULT_MINIMUM = 50
 MAXIMUM = 99_999_999
