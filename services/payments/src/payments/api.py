@@ -207,7 +207,7 @@ async def create_webhook_endpoint(
 async def create_dev_merchant(
     request: Request, payments: PaymentsDep, body: Body
 ) -> dict[str, str]:
-    """A merchant and its secret key; development only (off with PAYMENTS_ENVIRONMENT=production)."""
+    """A merchant and its secret key. Development only: off in production."""
     if request.app.state.settings.environment == "production":
         raise NotFound("Not available in production.", code="not_found")
     name = str(body.get("name") or "Test merchant")[:200]
