@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS payment_intents (
     canceled_at bigint,
     cancellation_reason text,
     latest_attempt text,
+    confirmations int NOT NULL DEFAULT 0,
     created bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS payment_intents_by_merchant ON payment_intents (merchant_id, seq);
@@ -45,11 +46,12 @@ CREATE TABLE IF NOT EXISTS charge_attempts (
     id text PRIMARY KEY,
     intent_id text NOT NULL REFERENCES payment_intents (id),
     acquirer text NOT NULL,
+    confirmation int NOT NULL,
     number int NOT NULL,
     status text NOT NULL,  -- pending, approved, declined, unreached, unknown
     decline_code text,
     created timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (intent_id, number)
+    UNIQUE (intent_id, confirmation, number)
 );
 CREATE TABLE IF NOT EXISTS refunds (
     id text PRIMARY KEY,

@@ -148,10 +148,11 @@ async def transitions(conn: Connection, intent_id: str) -> list[Row]:
 
 
 async def insert_attempt(conn: Connection, intent_id: str, acquirer: str, number: int) -> str:
+    """Attempt ``number`` of the intent's current confirmation."""
     attempt_id = new_id("att")
     await conn.execute(
-        "INSERT INTO charge_attempts (id, intent_id, acquirer, number, status) "
-        "VALUES ($1, $2, $3, $4, 'pending')",
+        "INSERT INTO charge_attempts (id, intent_id, acquirer, confirmation, number, status) "
+        "SELECT $1, $2, $3, confirmations, $4, 'pending' FROM payment_intents WHERE id = $2",
         attempt_id,
         intent_id,
         acquirer,
@@ -164,8 +165,11 @@ async def insert_attempt(conn: Connection, intent_id: str, acquirer: str, number
 
 
 async def attempts(conn: Connection, intent_id: str) -> list[Row]:
+    """The attempts of the intent's latest confirmation, in order."""
     records = await conn.fetch(
-        "SELECT * FROM charge_attempts WHERE intent_id = $1 ORDER BY number", intent_id
+        "SELECT a.* FROM charge_attempts a JOIN payment_intents i ON i.id = a.intent_id "
+        "WHERE a.intent_id = $1 AND a.confirmation = i.confirmations ORDER BY a.number",
+        intent_id,
     )
     return [dict(r) for r in records]
 

@@ -402,7 +402,9 @@ class Payments:
                     param="payment_method",
                     code="payment_intent_unexpected_state",
                 )
-            await self._move(conn, intent, Action.CONFIRM)
+            await self._move(
+                conn, intent, Action.CONFIRM, confirmations=intent["confirmations"] + 1
+            )
             acquirer = choose_acquirer(
                 list(self.acquirers), self.stats, intent["card_brand"], intent["region"], self.rng
             )
