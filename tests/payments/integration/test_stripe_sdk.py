@@ -96,10 +96,13 @@ def test_declines_are_card_errors_and_leave_the_intent_retryable(
         )
     assert error.value.http_status == 402
     assert error.value.code == "card_declined"
-    assert error.value.error.decline_code == decline_code
-    intent_id = error.value.error.payment_intent["id"]
+    details = error.value.error
+    assert details is not None and details.decline_code == decline_code
+    assert details.payment_intent is not None
+    intent_id = details.payment_intent["id"]
     failed = intents.retrieve(intent_id)
     assert failed.status == "requires_payment_method"
+    assert failed.last_payment_error is not None
     assert failed.last_payment_error.decline_code == decline_code
     assert (
         intents.confirm(intent_id, params={"payment_method": "pm_card_visa"}).status == "succeeded"
@@ -139,7 +142,7 @@ def test_refunds_partial_full_and_listed(merchant: Merchant) -> None:
     assert client.refunds.retrieve(partial.id).amount == 1000
     listed = client.refunds.list(params={"payment_intent": paid.id})
     assert sorted(r.amount for r in listed.data) == [1000, 2000]
-    assert client.payment_intents.retrieve(paid.id).amount_refunded == 3000
+    assert client.payment_intents.retrieve(paid.id)["amount_refunded"] == 3000
 
 
 def test_events_record_every_state_change(merchant: Merchant) -> None:
