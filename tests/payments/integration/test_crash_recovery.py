@@ -48,7 +48,7 @@ async def test_sigkill_mid_confirm_then_retry_charges_once(
                 "WHERE i.metadata->>'run' = $1",
                 run,
             )
-            return status == "pending"
+            return bool(status == "pending")
 
         await eventually(attempt_in_flight, timeout_s=20, what="the charge attempt to be written")
         native_stack.kill("payments")
