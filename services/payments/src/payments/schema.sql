@@ -108,3 +108,15 @@ CREATE TABLE IF NOT EXISTS webhook_endpoints (
     enabled_events jsonb NOT NULL,
     created bigint NOT NULL
 );
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id bigserial PRIMARY KEY,
+    endpoint_id text NOT NULL REFERENCES webhook_endpoints (id),
+    event_id text NOT NULL REFERENCES events (id),
+    status text NOT NULL DEFAULT 'pending',  -- pending, delivered, failed
+    attempts int NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error text,
+    UNIQUE (endpoint_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+    WHERE status = 'pending';

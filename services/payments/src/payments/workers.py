@@ -1,5 +1,5 @@
-"""The payments worker: the reaper (finishes requests abandoned between phases) and the
-outbox relay (publishes committed events to Kafka ``payments.events``)."""
+"""The payments worker: the reaper (finishes requests abandoned between phases), the outbox
+relay (publishes committed events to Kafka ``payments.events``) and webhook delivery."""
 
 import asyncio
 import contextlib
@@ -8,13 +8,17 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import asyncpg
+import httpx
 from fastapi import FastAPI
 
 from payments.events import PAYMENT_EVENTS, TOPICS
 from payments.settings import PaymentsSettings
+from payments.webhooks import WEBHOOK_GROUP, plan_deliveries, send_due
 from payments.wiring import open_payments
 from stackkit.connections import open_backends
+from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
 from stackkit.events import Event
+from stackkit.inbox import PostgresInbox
 from stackkit.kafka import EventProducer
 from stackkit.logs import get_logger
 from stackkit.service import ReadinessCheck, create_service_app
@@ -71,13 +75,27 @@ def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
     async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
         checks = await open_backends(app, stack, settings, topics=TOPICS)
         payments = await open_payments(stack, settings, app.state.db)
-        tasks = [
-            _every(settings.worker_interval_s, payments.complete_abandoned, "reaper"),
-            _every(
-                settings.worker_interval_s,
-                lambda: relay_outbox(app.state.db, app.state.events),
-                "relay",
+        inbox = PostgresInbox(app.state.db)
+        await inbox.create_table()
+        consumer = EventConsumer(
+            ConsumerConfig(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                group_id=WEBHOOK_GROUP,
+                topics=(PAYMENT_EVENTS.name,),
+                startup_timeout_s=settings.startup_timeout_s,
             ),
+            plan_deliveries,
+            inbox,
+            dead_letters=app.state.events,
+        )
+        checks["webhook_consumer"] = run_in_background(stack, consumer)
+        http = httpx.AsyncClient()
+        stack.push_async_callback(http.aclose)
+        interval = settings.worker_interval_s
+        tasks = [
+            _every(interval, payments.complete_abandoned, "reaper"),
+            _every(interval, lambda: relay_outbox(app.state.db, app.state.events), "relay"),
+            _every(interval, lambda: send_due(app.state.db, http), "webhooks"),
         ]
 
         async def stop() -> None:
@@ -94,5 +112,5 @@ def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
         name="payments-worker",
         settings=settings,
         open_resources=open_resources,
-        description="Stripe: the reaper and the outbox relay.",
+        description="Stripe: the reaper, the outbox relay and webhook delivery.",
     )
