@@ -9,12 +9,9 @@ round trip with the least engine work. Writes a Markdown table and JSON into
 """
 
 import argparse
-import json
-import platform
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +19,7 @@ from cassandra.cluster import Cluster, Session
 from cassandra.concurrent import execute_concurrent_with_args
 
 from devstack.servers import CqlServer
-
-RESULTS = Path(__file__).parent / "results"
+from loadtests.report import write_report
 
 
 def throughput(
@@ -104,27 +100,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     rows = run(args.operations, args.concurrency)
-    machine = f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}"
-    date = datetime.now(UTC).isoformat(timespec="seconds")
-    for row in rows:
-        row["ratio"] = row["value"] / row["baseline"]
-        row |= {"machine": machine, "date": date}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "cql.json").write_text(json.dumps(rows, indent=2))
-    lines = [
-        f"CQL development server, {args.operations} ops at concurrency {args.concurrency}, "
-        f"{machine}, {date}",
-        "",
-        "| metric | value | baseline (system.local read) | ratio |",
-        "|---|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {r['metric']} | {r['value']:,.2f} | {r['baseline']:,.2f} | {r['ratio']:.2f} |"
-        for r in rows
-    ]
-    table = "\n".join(lines)
-    (RESULTS / "cql.md").write_text(table + "\n")
-    print(table)
+    title = f"CQL development server, {args.operations} ops at concurrency {args.concurrency}"
+    print(write_report("cql", title, "system.local read", rows))
 
 
 if __name__ == "__main__":

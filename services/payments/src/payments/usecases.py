@@ -91,6 +91,9 @@ class Progress:
             await store.progress_key(conn, self.key_id, point, resource_id)
 
 
+KEY_TTL_S = 24 * 3600
+
+
 class OutcomeUnknown(Unavailable):
     code = "outcome_pending"
 
@@ -183,6 +186,11 @@ class Payments:
         async with self.pool.acquire() as conn:
             await store.finish_key(conn, key_row["id"], response.status, body)
         return response.status, body
+
+    async def expire_keys(self) -> int:
+        """Idempotency keys are kept for 24 hours, as Stripe does."""
+        async with self.pool.acquire() as conn:
+            return await store.expire_keys(conn, KEY_TTL_S)
 
     async def complete_abandoned(self) -> int:
         """The reaper: finish requests that stopped between phases (a crash, an acquirer outage)."""
