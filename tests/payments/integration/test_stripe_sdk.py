@@ -376,3 +376,96 @@ def test_malformed_and_oversized_bodies_are_400s(
         )
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_the_legacy_global_configuration_works_too(merchant: Merchant) -> None:
+    stripe.api_key, stripe.api_base = merchant.secret_key, merchant.base_url
+    try:
+        intent = stripe.PaymentIntent.create(
+            amount=1300, currency="usd", payment_method="pm_card_visa", confirm=True
+        )
+        assert stripe.PaymentIntent.retrieve(intent.id).status == "succeeded"
+    finally:
+        stripe.api_key, stripe.api_base = None, "https://api.stripe.com"
+
+
+async def test_every_transition_is_recorded_and_the_books_balance(
+    native_stack: NativeStack, merchant: Merchant
+) -> None:
+    intents = merchant.client.v1.payment_intents
+    held = intents.create(params={"amount": 2200, "currency": "usd", "payment_method": "pm_card_visa",
+                                  "confirm": True, "capture_method": "manual"})  # fmt: skip
+    intents.capture(held.id, params={"amount_to_capture": 2000})
+    conn = await asyncpg.connect(native_stack.servers.postgres.url("payments"))
+    try:
+        moves = await conn.fetch(
+            "SELECT from_status, to_status FROM payment_intent_transitions WHERE intent_id = $1 ORDER BY id",
+            held.id,
+        )
+        total = await conn.fetchval("SELECT sum(amount) FROM ledger_entries")
+        receivable = await conn.fetchval(
+            "SELECT sum(amount) FROM ledger_entries WHERE intent_id = $1 AND account = 'acquirer_receivable'",
+            held.id,
+        )
+    finally:
+        await conn.close()
+    assert [(m["from_status"], m["to_status"]) for m in moves] == [
+        (None, "requires_payment_method"),
+        ("requires_payment_method", "requires_confirmation"),
+        ("requires_confirmation", "processing"),
+        ("processing", "requires_capture"),
+        ("requires_capture", "succeeded"),
+    ]
+    assert total == 0, "every posting in the whole ledger balances"
+    assert receivable == 2000
+
+
+async def test_routing_learns_to_prefer_the_acquirer_that_approves(
+    native_stack: NativeStack, merchant: Merchant, acquirers: dict[str, str]
+) -> None:
+    bad, good = acquirers
+    set_profile(acquirers[bad], soft_decline_rate=1.0)
+    intents = merchant.client.v1.payment_intents
+    ids = [
+        intents.create(
+            params={
+                "amount": 999,
+                "currency": "chf",
+                "payment_method": "pm_card_amex",
+                "confirm": True,
+            }
+        ).id
+        for _ in range(30)
+    ]
+    conn = await asyncpg.connect(native_stack.servers.postgres.url("payments"))
+    try:
+        first_choices = await conn.fetch(
+            "SELECT acquirer FROM charge_attempts WHERE number = 1 AND intent_id = ANY($1::text[])",
+            ids[10:],
+        )
+    finally:
+        await conn.close()
+    to_good = sum(1 for row in first_choices if row["acquirer"] == good)
+    assert to_good >= 13, f"after learning, most first attempts go to {good} ({to_good}/20)"
+
+
+def test_payments_survive_a_dead_acquirer(
+    native_stack: NativeStack, merchant: Merchant, acquirers: dict[str, str]
+) -> None:
+    dead = next(iter(acquirers))
+    native_stack.kill(dead)
+    try:
+        results = [
+            merchant.client.v1.payment_intents.create(
+                params={
+                    "amount": 1100,
+                    "currency": "usd",
+                    "payment_method": "pm_card_visa",
+                    "confirm": True,
+                }
+            ).status
+            for _ in range(5)
+        ]
+        assert set(results) == {"succeeded"}
+    finally:
+        native_stack.start([dead])

@@ -395,3 +395,18 @@ async def insert_webhook_endpoint(conn: Connection, endpoint: Row) -> None:
         json.dumps(endpoint["enabled_events"]),
         endpoint["created"],
     )
+
+
+async def stuck_intents(conn: Connection, older_than_s: float, limit: int = 20) -> list[Row]:
+    """Processing intents whose last move is old and that no unfinished request key covers."""
+    records = await conn.fetch(
+        "SELECT i.id, i.merchant_id FROM payment_intents i WHERE i.status = 'processing' "
+        "AND (SELECT max(at) FROM payment_intent_transitions t WHERE t.intent_id = i.id) "
+        "    < now() - make_interval(secs => $1) "
+        "AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.resource_id = i.id "
+        "    AND k.recovery_point <> 'finished') "
+        "LIMIT $2",
+        older_than_s,
+        limit,
+    )
+    return [dict(r) for r in records]

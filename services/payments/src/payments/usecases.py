@@ -187,6 +187,20 @@ class Payments:
             await store.finish_key(conn, key_row["id"], response.status, body)
         return response.status, body
 
+    async def reconcile_stuck(self) -> int:
+        """Intents left ``processing`` by a request that had no Idempotency-Key to be resumed by:
+        ask their acquirer what happened and settle them."""
+        async with self.pool.acquire() as conn:
+            stuck = await store.stuck_intents(conn, self.lock_timeout_s)
+        settled = 0
+        for intent in stuck:
+            try:
+                await self._authorize(intent["merchant_id"], intent["id"])
+                settled += 1
+            except DomainError as error:
+                log.info("reconcile_deferred", intent_id=intent["id"], reason=error.message)
+        return settled
+
     async def expire_keys(self) -> int:
         """Idempotency keys are kept for 24 hours, as Stripe does."""
         async with self.pool.acquire() as conn:
@@ -418,7 +432,7 @@ class Payments:
             )
             assert acquirer is not None
             await store.insert_attempt(conn, intent_id, acquirer, 1)
-            await progress.record(conn, "attempt_created")
+            await progress.record(conn, "attempt_created", intent_id)
 
         await serializable(self.pool, begin)
         return await self._authorize(merchant_id, intent_id)

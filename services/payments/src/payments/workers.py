@@ -94,6 +94,7 @@ def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
         interval = settings.worker_interval_s
         tasks = [
             _every(interval, payments.complete_abandoned, "reaper"),
+            _every(interval, payments.reconcile_stuck, "reconciler"),
             _every(interval, lambda: relay_outbox(app.state.db, app.state.events), "relay"),
             _every(interval, lambda: send_due(app.state.db, http), "webhooks"),
             _every(60.0, payments.expire_keys, "key-expiry"),
