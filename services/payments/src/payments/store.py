@@ -204,13 +204,6 @@ async def insert_refund(conn: Connection, refund: Row) -> None:
     )
 
 
-async def get_refund(conn: Connection, merchant_id: str, refund_id: str) -> Row | None:
-    record = await conn.fetchrow(
-        "SELECT * FROM refunds WHERE id = $1 AND merchant_id = $2", refund_id, merchant_id
-    )
-    return _row(record)
-
-
 async def set_refund_status(conn: Connection, refund_id: str, status: str) -> None:
     await conn.execute("UPDATE refunds SET status = $2 WHERE id = $1", refund_id, status)
 
@@ -243,16 +236,18 @@ async def insert_event(conn: Connection, merchant_id: str, event_type: str, obj:
     return event_id
 
 
-async def get_event(conn: Connection, merchant_id: str, event_id: str) -> Row | None:
-    record = await conn.fetchrow(
-        "SELECT * FROM events WHERE id = $1 AND merchant_id = $2", event_id, merchant_id
-    )
-    return _row(record)
-
-
 # -- lists -----------------------------------------------------------------------------------
 
 LISTABLE = {"payment_intents", "refunds", "events", "webhook_endpoints"}
+
+
+async def get_owned(conn: Connection, table: str, merchant_id: str, object_id: str) -> Row | None:
+    """One of the merchant's objects; another merchant's is as missing as a nonexistent one."""
+    assert table in LISTABLE
+    record = await conn.fetchrow(
+        f"SELECT * FROM {table} WHERE id = $1 AND merchant_id = $2", object_id, merchant_id
+    )
+    return _row(record)
 
 
 async def page(

@@ -766,7 +766,7 @@ class Payments:
         refund_id = progress.resource_id
         assert refund_id is not None
         async with self.pool.acquire() as conn:
-            refund = await store.get_refund(conn, merchant_id, refund_id)
+            refund = await store.get_owned(conn, "refunds", merchant_id, refund_id)
         assert refund is not None
         attempt = await self._approved_attempt(refund["intent_id"])
         await self._at_acquirer(
@@ -774,7 +774,7 @@ class Payments:
         )
 
         async def settle(conn: Connection) -> store.Row:
-            current = await store.get_refund(conn, merchant_id, refund_id)
+            current = await store.get_owned(conn, "refunds", merchant_id, refund_id)
             assert current is not None
             if current["status"] == "pending":
                 await store.set_refund_status(conn, refund_id, "succeeded")
@@ -796,12 +796,15 @@ class Payments:
 
         return Response(200, objects.refund(await serializable(self.pool, settle)))
 
-    async def retrieve_refund(self, merchant_id: str, refund_id: str) -> dict[str, Any]:
+    async def _retrieve(self, table: str, kind: str, merchant_id: str, object_id: str) -> store.Row:
         async with self.pool.acquire() as conn:
-            refund = await store.get_refund(conn, merchant_id, refund_id)
-        if refund is None:
-            raise ResourceMissing(f"No such refund: '{refund_id}'", param="id")
-        return objects.refund(refund)
+            found = await store.get_owned(conn, table, merchant_id, object_id)
+        if found is None:
+            raise ResourceMissing(f"No such {kind}: '{object_id}'", param="id")
+        return found
+
+    async def retrieve_refund(self, merchant_id: str, refund_id: str) -> dict[str, Any]:
+        return objects.refund(await self._retrieve("refunds", "refund", merchant_id, refund_id))
 
     async def list_refunds(self, merchant_id: str, p: params.ListParams) -> dict[str, Any]:
         filters = {"intent_id": p.payment_intent} if p.payment_intent else {}
@@ -810,11 +813,7 @@ class Payments:
     # -- events and webhooks -------------------------------------------------------------------
 
     async def retrieve_event(self, merchant_id: str, event_id: str) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
-            event = await store.get_event(conn, merchant_id, event_id)
-        if event is None:
-            raise ResourceMissing(f"No such event: '{event_id}'", param="id")
-        return objects.event(event)
+        return objects.event(await self._retrieve("events", "event", merchant_id, event_id))
 
     async def list_events(self, merchant_id: str, p: params.ListParams) -> dict[str, Any]:
         filters = {"type": p.type} if p.type else {}
