@@ -32,6 +32,9 @@ async def serializable(
     for attempt in range(1, attempts + 1):
         try:
             async with pool.acquire() as conn, conn.transaction(isolation="serializable"):
+                # A sequential scan takes a predicate lock on the whole table, so on small tables
+                # every concurrent writer "conflicts"; index scans lock only what they read.
+                await conn.execute("SET LOCAL enable_seqscan = off")
                 return await work(conn)
         except RETRYABLE as exc:
             if attempt == attempts:
