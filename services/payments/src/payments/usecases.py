@@ -36,7 +36,7 @@ from payments.domain.routing import (
     RetryPolicy,
     choose_acquirer,
 )
-from stackkit.errors import DomainError, Unavailable, error_body
+from stackkit.errors import DomainError, Unavailable, error_body, status_for
 from stackkit.logs import get_logger
 from stackkit.transactions import Connection, serializable
 
@@ -168,9 +168,8 @@ class Payments:
                 async with self.pool.acquire() as conn:
                     await store.unlock_key(conn, key_row["id"])
                 raise
-            status = 400 if isinstance(error, InvalidRequest) else 409
             response = Response(
-                status,
+                status_for(error),
                 error_body(
                     error_type=error.error_type,
                     code=error.code,
