@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from edge.routing import forwardable_headers, route_for
 from edge.settings import EdgeSettings
 from stackkit.errors import NotFound, UpstreamTimeout, UpstreamUnreachable
+from stackkit.http import internal_client
 from stackkit.request_context import current_request_id
 from stackkit.service import ReadinessCheck, create_service_app
 
@@ -22,7 +23,7 @@ def create_app(settings: EdgeSettings | None = None) -> FastAPI:
     origins = settings.origins()
 
     async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
-        client = httpx.AsyncClient(timeout=settings.origin_timeout_s, follow_redirects=False)
+        client = internal_client(settings.origin_timeout_s)
         stack.push_async_callback(client.aclose)
         app.state.origin_client = client
         return {}

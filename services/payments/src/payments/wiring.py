@@ -3,19 +3,19 @@
 from contextlib import AsyncExitStack
 
 import asyncpg
-import httpx
 
 from payments.acquirers import AcquirerClient, parse_acquirers
 from payments.settings import PaymentsSettings
 from payments.store import ensure_schema
 from payments.usecases import Payments
+from stackkit.http import internal_client
 
 
 async def open_payments(
     stack: AsyncExitStack, settings: PaymentsSettings, pool: "asyncpg.Pool[asyncpg.Record]"
 ) -> Payments:
     await ensure_schema(pool)
-    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
+    http = internal_client(settings.acquirer_timeout_s)
     stack.push_async_callback(http.aclose)
     acquirers = {
         name: AcquirerClient(name, url, http, settings.acquirer_timeout_s)
