@@ -10,13 +10,11 @@ KEEPALIVE_EXPIRY_S = 2.0
 
 def internal_client(timeout_s: float, *, max_connections: int = 500) -> httpx.AsyncClient:
     """A pooled client for service-to-service calls; connection failures are retried once."""
-    return httpx.AsyncClient(
-        timeout=timeout_s,
-        follow_redirects=False,
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=100,
-            keepalive_expiry=KEEPALIVE_EXPIRY_S,
-        ),
-        transport=httpx.AsyncHTTPTransport(retries=1),
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=100,
+        keepalive_expiry=KEEPALIVE_EXPIRY_S,
     )
+    # The limits belong to the transport: a client given a transport ignores its own.
+    transport = httpx.AsyncHTTPTransport(retries=1, limits=limits)
+    return httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, transport=transport)
