@@ -175,6 +175,8 @@ def test_a_missing_or_wrong_key_is_a_401(merchant: Merchant) -> None:
     with pytest.raises(stripe.AuthenticationError):
         wrong.v1.payment_intents.list()
     assert httpx.get(f"{merchant.base_url}/v1/payment_intents").status_code == 401
+    basic = httpx.get(f"{merchant.base_url}/v1/payment_intents", auth=(merchant.secret_key, ""))
+    assert basic.status_code == 200, "curl -u sk_test_...: works as with Stripe"
 
 
 # -- idempotency -------------------------------------------------------------------------------

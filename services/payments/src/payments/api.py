@@ -1,5 +1,7 @@
 """Stripe's v1 API, as much of it as the stack implements: thin routes over the use cases."""
 
+import base64
+import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -32,11 +34,9 @@ def _secret(request: Request) -> str:
     if scheme.lower() == "bearer" and value:
         return value.strip()
     if scheme.lower() == "basic" and value:
-        import base64
-
         try:
             return base64.b64decode(value).decode().split(":", 1)[0]
-        except (ValueError, UnicodeDecodeError):
+        except (binascii.Error, UnicodeDecodeError):
             pass
     raise Unauthorized(
         "You did not provide an API key. You need to provide your API key in the Authorization "
