@@ -70,6 +70,8 @@ class NativeStack:
             env[f"{prefix}ORIGIN_TIMEOUT_S"] = "30"
             for route, target in EDGE_ROUTED.items():
                 env[f"{prefix}{route.upper()}_URL"] = self.url(target)
+        if spec.name == "dispatch":
+            env |= {f"{prefix}PING_INTERVAL_S": "4", f"{prefix}STALE_AFTER_S": "12"}
         if spec.name in ACQUIRERS:
             env |= {f"{prefix}NAME": spec.name, f"{prefix}LATENCY_MS": "5",
                     f"{prefix}SOFT_DECLINE_RATE": "0", f"{prefix}TIMEOUT_RATE": "0",

@@ -4,6 +4,7 @@ Never uses the idempotent or transactional producer: the local Tansu broker reje
 the stack's guarantees come from outboxes and consumer-side dedupe instead.
 """
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 
@@ -81,6 +82,14 @@ class EventProducer:
 
     async def publish(self, topic: str, event: Event) -> None:
         await self._producer.send_and_wait(topic, event.encode(), key=event.subject.encode())
+
+    async def publish_many(self, topic: str, events: list[Event]) -> None:
+        """Send a batch without a round trip each (the producer batches them), then await all."""
+        futures = [
+            await self._producer.send(topic, event.encode(), key=event.subject.encode())
+            for event in events
+        ]
+        await asyncio.gather(*futures)
 
     async def publish_raw(
         self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from stackkit.settings import KafkaSettings, PostgresSettings, RedisSettings, ServiceSettings
@@ -5,3 +6,8 @@ from stackkit.settings import KafkaSettings, PostgresSettings, RedisSettings, Se
 
 class DispatchSettings(ServiceSettings, KafkaSettings, PostgresSettings, RedisSettings):
     model_config = SettingsConfigDict(env_prefix="DISPATCH_", extra="ignore", frozen=True)
+
+    ping_interval_s: float = Field(default=4.0, gt=0, description="how often drivers report")
+    stale_after_s: float = Field(
+        default=12.0, gt=0, description="a driver silent this long drops out (3 pings)"
+    )

@@ -1,0 +1,118 @@
+"""Location ingest and the nearby-drivers query."""
+
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch.domain.geo import validate_point
+from dispatch.domain.search import MAX_RADIUS_M
+from dispatch.events import LOCATIONS
+from dispatch.locations import LocationIndex, LocationUpdate
+from stackkit.errors import Invalid
+from stackkit.events import Event
+from stackkit.kafka import EventProducer
+
+MAX_BATCH = 1000
+DriverStatus = Literal["offline", "available", "on_trip"]
+
+router = APIRouter(prefix="/v1", tags=["locations"])
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lat: float
+    lng: float
+    status: DriverStatus = "available"
+    ts_ms: int | None = Field(default=None, ge=0, description="when the position was taken")
+
+
+class DriverLocation(Location):
+    driver_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class LocationBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    updates: list[DriverLocation] = Field(min_length=1)
+
+
+class NearbyDriver(BaseModel):
+    driver_id: str
+    lat: float
+    lng: float
+    distance_m: float
+
+
+class NearbyResponse(BaseModel):
+    drivers: list[NearbyDriver]
+
+
+def _index(request: Request) -> LocationIndex:
+    index: LocationIndex = request.app.state.locations
+    return index
+
+
+def _events(request: Request) -> EventProducer:
+    producer: EventProducer = request.app.state.events
+    return producer
+
+
+Index = Annotated[LocationIndex, Depends(_index)]
+Events = Annotated[EventProducer, Depends(_events)]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _ingest(index: LocationIndex, events: EventProducer, batch: list[DriverLocation]) -> int:
+    if len(batch) > MAX_BATCH:
+        raise Invalid(f"at most {MAX_BATCH} updates per batch, got {len(batch)}", param="updates")
+    now = _now_ms()
+    updates = [
+        LocationUpdate(
+            u.driver_id,
+            validate_point(u.lat, u.lng, param=f"updates[{i}]"),
+            u.status,
+            u.ts_ms or now,
+        )
+        for i, u in enumerate(batch)
+    ]
+    applied = await index.update(updates)
+    await events.publish_many(
+        LOCATIONS.name,
+        [Event(type="dispatch.driver.location", source="dispatch", subject=u.driver_id,
+               data={"lat": u.point.lat, "lng": u.point.lng, "status": u.status, "ts_ms": u.ts_ms})
+         for u in updates],
+    )  # fmt: skip
+    return applied
+
+
+@router.post("/drivers/{driver_id}/location", summary="Report one driver's position")
+async def report_location(
+    driver_id: str, location: Location, index: Index, events: Events
+) -> dict[str, int]:
+    update = DriverLocation(driver_id=driver_id, **location.model_dump())
+    return {"applied": await _ingest(index, events, [update])}
+
+
+@router.post("/locations", summary="Report many drivers' positions at once (up to 1,000)")
+async def report_locations(batch: LocationBatch, index: Index, events: Events) -> dict[str, int]:
+    return {"applied": await _ingest(index, events, batch.updates)}
+
+
+@router.get("/drivers/nearby", summary="The nearest available drivers, nearest first")
+async def nearby_drivers(
+    index: Index,
+    lat: Annotated[float, Query()],
+    lng: Annotated[float, Query()],
+    radius_m: Annotated[float, Query(gt=0, le=MAX_RADIUS_M)] = 3000,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> NearbyResponse:
+    origin = validate_point(lat, lng)
+    found = await index.nearby(origin, radius_m, limit, _now_ms())
+    return NearbyResponse(
+        drivers=[NearbyDriver(driver_id=n.driver_id, lat=n.point.lat, lng=n.point.lng,
+                              distance_m=round(n.distance_m, 2)) for n in found]
+    )  # fmt: skip
