@@ -66,14 +66,16 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def _ingest(index: LocationIndex, events: EventProducer, batch: list[DriverLocation]) -> int:
+async def _ingest(
+    index: LocationIndex, events: EventProducer, batch: list[DriverLocation], *, batched: bool
+) -> int:
     if len(batch) > MAX_BATCH:
         raise Invalid(f"at most {MAX_BATCH} updates per batch, got {len(batch)}", param="updates")
     now = _now_ms()
     updates = [
         LocationUpdate(
             u.driver_id,
-            validate_point(u.lat, u.lng, param=f"updates[{i}]"),
+            validate_point(u.lat, u.lng, param=f"updates[{i}]" if batched else ""),
             u.status,
             u.ts_ms or now,
         )
@@ -94,12 +96,12 @@ async def report_location(
     driver_id: str, location: Location, index: Index, events: Events
 ) -> dict[str, int]:
     update = DriverLocation(driver_id=driver_id, **location.model_dump())
-    return {"applied": await _ingest(index, events, [update])}
+    return {"applied": await _ingest(index, events, [update], batched=False)}
 
 
 @router.post("/locations", summary="Report many drivers' positions at once (up to 1,000)")
 async def report_locations(batch: LocationBatch, index: Index, events: Events) -> dict[str, int]:
-    return {"applied": await _ingest(index, events, batch.updates)}
+    return {"applied": await _ingest(index, events, batch.updates, batched=True)}
 
 
 @router.get("/drivers/nearby", summary="The nearest available drivers, nearest first")

@@ -11,15 +11,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from dispatch.domain.geo import Point
-from dispatch.domain.search import (
-    Candidate,
-    Nearby,
-    cell_of,
-    max_rings,
-    nearest,
-    ring,
-    search_done,
-)
+from dispatch.domain.search import Candidate, Nearby, cell_of, ring_search
 
 DRIVER_KEY = "dispatch:driver:"
 CELL_KEY = "dispatch:cell:"
@@ -98,20 +90,20 @@ class LocationIndex:
 
     async def nearby(self, origin: Point, radius_m: float, limit: int, now_ms: int) -> list[Nearby]:
         """The nearest fresh available drivers, searching rings outward from the origin's cell."""
-        origin_cell = cell_of(origin)
         freshest = now_ms - self._stale_after_ms
-        candidates: list[Candidate] = []
-        found: list[Nearby] = []
-        for k in range(max_rings(radius_m) + 1):
-            cells = ring(origin_cell, k)
+        search = ring_search(origin, radius_m, limit)
+        cells = next(search)
+        while True:
             flat = await self._ring(keys=[CELL_KEY, DRIVER_KEY], args=[freshest, *cells])
-            for i in range(0, len(flat), 3):
-                point = Point(float(flat[i + 1]), float(flat[i + 2]))
-                candidates.append(Candidate(_text(flat[i]), point))
-            found = nearest(candidates, origin, radius_m, limit)
-            if search_done(found, k + 1, radius_m, limit):
-                break
-        return found
+            found = [
+                Candidate(_text(flat[i]), Point(float(flat[i + 1]), float(flat[i + 2])))
+                for i in range(0, len(flat), 3)
+            ]
+            try:
+                cells = search.send(found)
+            except StopIteration as done:
+                result: list[Nearby] = done.value
+                return result
 
 
 def _text(value: bytes | str) -> str:

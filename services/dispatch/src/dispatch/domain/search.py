@@ -9,7 +9,7 @@ great-circle distance, so results equal a brute-force scan.
 
 import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 
 import h3
@@ -76,3 +76,24 @@ def search_done(found: list[Nearby], next_ring: int, radius_m: float, limit: int
     if bound > radius_m:
         return True
     return len(found) >= limit and found[-1].distance_m < bound
+
+
+RingSearch = Generator[list[str], list[Candidate], list[Nearby]]
+
+
+def ring_search(origin: Point, radius_m: float, limit: int) -> RingSearch:
+    """The search as a conversation with any index: it yields the cells of the next ring and is
+    sent back the candidates found there; it returns the nearest drivers.
+
+    Kept free of I/O so it is tested against brute force without Redis; the Redis adapter
+    drives it with one round trip per ring.
+    """
+    origin_cell = cell_of(origin)
+    candidates: list[Candidate] = []
+    found: list[Nearby] = []
+    for k in range(max_rings(radius_m) + 1):
+        candidates += yield ring(origin_cell, k)
+        found = nearest(candidates, origin, radius_m, limit)
+        if search_done(found, k + 1, radius_m, limit):
+            break
+    return found
