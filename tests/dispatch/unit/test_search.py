@@ -6,7 +6,7 @@ import random
 import pytest
 
 from dispatch.domain.geo import Point, haversine_m, validate_point
-from dispatch.domain.search import Candidate, Nearby, cell_of, nearest, ring, ring_search
+from dispatch.domain.search import Candidate, Nearby, cell_of, max_rings, nearest, ring, ring_search
 from stackkit.errors import Invalid
 from tests.dispatch.drivers import HOTSPOTS, drivers_around
 
@@ -56,9 +56,10 @@ def test_a_dense_area_answers_from_the_first_rings() -> None:
     assert len(found) == 5 and rings <= 3
 
 
-def test_an_empty_map_searches_to_the_radius_and_stops() -> None:
-    found, rings = run_search({}, HOTSPOTS["berlin"], 2000, 5)
-    assert found == [] and 3 <= rings <= 8
+def test_a_sparse_map_is_searched_to_the_radius_in_few_round_trips() -> None:
+    found, round_trips = run_search({}, HOTSPOTS["berlin"], 2000, 5)
+    assert found == []
+    assert round_trips <= 6 < max_rings(2000), "rings are fetched in growing batches"
 
 
 def test_rings_partition_the_disk() -> None:

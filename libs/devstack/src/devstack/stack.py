@@ -34,6 +34,8 @@ class NativeStack:
     ports: dict[str, int]
     host: str = "127.0.0.1"
     processes: dict[str, LocalProcess] = field(default_factory=dict)
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per process, environment variables that replace the defaults (benchmarks, experiments)."""
 
     @classmethod
     def create(cls, servers: LocalServers, *, default_ports: bool = False) -> "NativeStack":
@@ -84,7 +86,7 @@ class NativeStack:
                 f"{prefix}IDEMPOTENCY_LOCK_TIMEOUT_S": "10",
                 f"{prefix}WORKER_INTERVAL_S": "1",
             }
-        return env
+        return env | self.overrides.get(spec.name, {})
 
     def _process_for(self, spec: ProcessSpec) -> LocalProcess:
         ensure_port_free(self.ports[spec.name], spec.name)
