@@ -7,6 +7,7 @@ Every transition goes through :func:`transition`; anything else is an
 from enum import StrEnum
 
 from payments.domain.errors import UnexpectedState
+from stackkit.statemachine import StateMachine
 
 
 class Status(StrEnum):
@@ -54,22 +55,21 @@ _VERBS = {
 }
 
 
+def _refuse(status: Status, action: Action, allowed: list[str]) -> UnexpectedState:
+    verb = _VERBS.get(action, f"apply {action.value} to")
+    message = f"You cannot {verb} this PaymentIntent because it has a status of {status.value}."
+    if allowed:
+        message += f" Only a PaymentIntent with one of these statuses can: {', '.join(allowed)}."
+    return UnexpectedState(message)
+
+
+LIFECYCLE = StateMachine(TRANSITIONS, _refuse)
+
+
 def transition(status: Status, action: Action) -> Status:
     """The status after ``action``, or :class:`UnexpectedState` naming both."""
-    target = TRANSITIONS.get((status, action))
-    if target is None:
-        verb = _VERBS.get(action, f"apply {action.value} to")
-        allowed = sorted({s.value for (s, a) in TRANSITIONS if a == action})
-        raise UnexpectedState(
-            f"You cannot {verb} this PaymentIntent because it has a status of {status.value}."
-            + (
-                f" Only a PaymentIntent with one of these statuses can: {', '.join(allowed)}."
-                if allowed
-                else ""
-            ),
-        )
-    return target
+    return LIFECYCLE.next(status, action)
 
 
 def can(status: Status, action: Action) -> bool:
-    return (status, action) in TRANSITIONS
+    return LIFECYCLE.can(status, action)
