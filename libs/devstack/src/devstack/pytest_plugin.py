@@ -83,7 +83,10 @@ def local_servers(
 
 @pytest.fixture(scope="session")
 def native_stack(local_servers: LocalServers) -> Iterator[NativeStack]:
-    stack = start_native_stack(local_servers)
+    # Short offer timeouts so tests watch a trip move on without waiting 15 s.
+    stack = start_native_stack(
+        local_servers, overrides={"dispatch": {"DISPATCH_OFFER_TIMEOUT_S": "2"}}
+    )
     try:
         yield stack
     finally:

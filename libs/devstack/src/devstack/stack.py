@@ -73,7 +73,11 @@ class NativeStack:
             for route, target in EDGE_ROUTED.items():
                 env[f"{prefix}{route.upper()}_URL"] = self.url(target)
         if spec.name == "dispatch":
-            env |= {f"{prefix}PING_INTERVAL_S": "4", f"{prefix}STALE_AFTER_S": "12"}
+            env |= {
+                f"{prefix}PING_INTERVAL_S": "4",
+                f"{prefix}STALE_AFTER_S": "12",
+                f"{prefix}OFFER_TIMEOUT_S": "15",
+            }
         if spec.name in ACQUIRERS:
             env |= {f"{prefix}NAME": spec.name, f"{prefix}LATENCY_MS": "5",
                     f"{prefix}SOFT_DECLINE_RATE": "0", f"{prefix}TIMEOUT_RATE": "0",
@@ -141,8 +145,14 @@ class NativeStack:
         return self.servers.root / "logs"
 
 
-def start_native_stack(servers: LocalServers, *, default_ports: bool = False) -> NativeStack:
+def start_native_stack(
+    servers: LocalServers,
+    *,
+    default_ports: bool = False,
+    overrides: dict[str, dict[str, str]] | None = None,
+) -> NativeStack:
     stack = NativeStack.create(servers, default_ports=default_ports)
+    stack.overrides = overrides or {}
     stack.start()
     try:
         stack.wait_ready_through_edge()

@@ -8,8 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.domain.geo import validate_point
 from dispatch.domain.search import MAX_RADIUS_M
+from dispatch.domain.trips import TripAction
 from dispatch.events import LOCATIONS
 from dispatch.locations import LocationIndex, LocationUpdate
+from dispatch.trips import Trips
 from stackkit.errors import Invalid
 from stackkit.events import Event
 from stackkit.kafka import EventProducer
@@ -84,10 +86,16 @@ async def _ingest(
     applied = await index.update(updates)
     await events.publish_many(
         LOCATIONS.name,
-        [Event(type="dispatch.driver.location", source="dispatch", subject=u.driver_id,
-               data={"lat": u.point.lat, "lng": u.point.lng, "status": u.status, "ts_ms": u.ts_ms})
-         for u in updates],
-    )  # fmt: skip
+        [
+            Event(
+                type="dispatch.driver.location",
+                source="dispatch",
+                subject=u.driver_id,
+                data={"lat": u.point.lat, "lng": u.point.lng, "status": u.status, "ts_ms": u.ts_ms},
+            )
+            for u in updates
+        ],
+    )
     return applied
 
 
@@ -115,6 +123,105 @@ async def nearby_drivers(
     origin = validate_point(lat, lng)
     found = await index.nearby(origin, radius_m, limit, _now_ms())
     return NearbyResponse(
-        drivers=[NearbyDriver(driver_id=n.driver_id, lat=n.point.lat, lng=n.point.lng,
-                              distance_m=round(n.distance_m, 2)) for n in found]
-    )  # fmt: skip
+        drivers=[
+            NearbyDriver(
+                driver_id=n.driver_id,
+                lat=n.point.lat,
+                lng=n.point.lng,
+                distance_m=round(n.distance_m, 2),
+            )
+            for n in found
+        ]
+    )
+
+
+# -- trips -------------------------------------------------------------------------------------
+
+trips_router = APIRouter(prefix="/v1/trips", tags=["trips"])
+
+
+class Place(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lat: float
+    lng: float
+
+
+class TripRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rider_id: str = Field(min_length=1, max_length=64)
+    pickup: Place
+    dropoff: Place
+
+
+class DriverAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    driver_id: str = Field(min_length=1, max_length=64)
+
+
+class RiderAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rider_id: str = Field(min_length=1, max_length=64)
+
+
+class TripView(BaseModel):
+    id: str
+    rider_id: str
+    status: str
+    driver_id: str | None
+    offered_driver: str | None
+    surge: float
+    fare_amount: int
+    pickup: Place
+    dropoff: Place
+
+    @classmethod
+    def of(cls, row: dict[str, object]) -> "TripView":
+        return cls.model_validate(
+            {
+                **row,
+                "pickup": {"lat": row["pickup_lat"], "lng": row["pickup_lng"]},
+                "dropoff": {"lat": row["dropoff_lat"], "lng": row["dropoff_lng"]},
+            }
+        )
+
+
+def _trips(request: Request) -> Trips:
+    trips: Trips = request.app.state.trips
+    return trips
+
+
+TripsDep = Annotated[Trips, Depends(_trips)]
+
+
+@trips_router.post("", summary="Request a trip: quoted, then offered to the best driver")
+async def request_trip(body: TripRequest, trips: TripsDep) -> TripView:
+    pickup = validate_point(body.pickup.lat, body.pickup.lng, param="pickup")
+    dropoff = validate_point(body.dropoff.lat, body.dropoff.lng, param="dropoff")
+    return TripView.of(await trips.request(body.rider_id, pickup, dropoff))
+
+
+@trips_router.get("/{trip_id}", summary="A trip")
+async def get_trip(trip_id: str, trips: TripsDep) -> TripView:
+    return TripView.of(await trips.get(trip_id))
+
+
+@trips_router.post("/{trip_id}/accept", summary="The offered driver takes the trip")
+async def accept_trip(trip_id: str, body: DriverAction, trips: TripsDep) -> TripView:
+    return TripView.of(await trips.accept(trip_id, body.driver_id))
+
+
+@trips_router.post("/{trip_id}/decline", summary="The offered driver passes; the next is offered")
+async def decline_trip(trip_id: str, body: DriverAction, trips: TripsDep) -> TripView:
+    return TripView.of(await trips.decline(trip_id, body.driver_id))
+
+
+@trips_router.post("/{trip_id}/cancel", summary="The rider cancels")
+async def cancel_trip(trip_id: str, body: RiderAction, trips: TripsDep) -> TripView:
+    return TripView.of(await trips.cancel(trip_id, body.rider_id))
+
+
+@trips_router.post("/{trip_id}/{step}", summary="The driver arrives, starts or completes the ride")
+async def advance_trip(
+    trip_id: str, step: Literal["arrive", "start", "complete"], body: DriverAction, trips: TripsDep
+) -> TripView:
+    return TripView.of(await trips.advance(trip_id, body.driver_id, TripAction(step)))

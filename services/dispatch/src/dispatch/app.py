@@ -2,11 +2,14 @@ from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
 
-from dispatch.api import router
+from dispatch.api import router, trips_router
 from dispatch.events import TOPICS
 from dispatch.locations import LocationIndex
 from dispatch.settings import DispatchSettings
+from dispatch.store import ensure_schema
+from dispatch.trips import Trips
 from stackkit.connections import open_backends
+from stackkit.periodic import run_every
 from stackkit.service import ReadinessCheck, create_service_app
 
 
@@ -16,6 +19,10 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
     async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
         checks = await open_backends(app, stack, settings, topics=TOPICS)
         app.state.locations = LocationIndex(app.state.redis, stale_after_s=settings.stale_after_s)
+        await ensure_schema(app.state.db)
+        trips = Trips(app.state.db, app.state.locations, app.state.events, settings.offer_timeout_s)
+        app.state.trips = trips
+        run_every(stack, 1.0, trips.expire_offers, "offer-timeouts")
         return checks
 
     app = create_service_app(
@@ -25,4 +32,5 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         description="Uber: location ingest, nearby drivers, trip dispatch and surge.",
     )
     app.include_router(router)
+    app.include_router(trips_router)
     return app

@@ -5,6 +5,7 @@ Keys (one prefix per service): ``dispatch:driver:<id>`` is a hash (lat, lng, sta
 last ping (ms), so stale drivers fall out of reads by score without a sweep.
 """
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -53,6 +54,21 @@ return out
 """
 
 
+# A driver's status changes without a new position (accepting or finishing a trip).
+_STATUS = """
+local key = KEYS[1] .. ARGV[1]
+local cell = redis.call('HGET', key, 'cell')
+if not cell then return 0 end
+redis.call('HSET', key, 'status', ARGV[2], 'ts', ARGV[3])
+if ARGV[2] == 'available' then
+  redis.call('ZADD', KEYS[2] .. cell, ARGV[3], ARGV[1])
+else
+  redis.call('ZREM', KEYS[2] .. cell, ARGV[1])
+end
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class LocationUpdate:
     driver_id: str
@@ -70,6 +86,7 @@ class LocationIndex:
         self._retain_ms = int(retain_s * 1000)
         self._update = redis.register_script(_UPDATE)
         self._ring = redis.register_script(_RING)
+        self._status = redis.register_script(_STATUS)
 
     async def update(self, updates: Sequence[LocationUpdate]) -> int:
         """Apply a batch in one pipelined round trip; returns how many were newer than stored."""
@@ -83,6 +100,11 @@ class LocationIndex:
                 )  # fmt: skip
             results = await pipe.execute()
         return sum(int(r) for r in results)
+
+    async def set_status(self, driver_id: str, status: str) -> bool:
+        now_ms = int(time.time() * 1000)
+        changed = await self._status(keys=[DRIVER_KEY, CELL_KEY], args=[driver_id, status, now_ms])
+        return bool(changed)
 
     async def driver(self, driver_id: str) -> dict[str, str] | None:
         raw = await self._redis.hgetall(f"{DRIVER_KEY}{driver_id}")

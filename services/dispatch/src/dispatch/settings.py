@@ -11,3 +11,4 @@ class DispatchSettings(ServiceSettings, KafkaSettings, PostgresSettings, RedisSe
     stale_after_s: float = Field(
         default=12.0, gt=0, description="a driver silent this long drops out (3 pings)"
     )
+    offer_timeout_s: float = Field(default=15.0, gt=0, description="a driver's time to accept")

@@ -1,10 +1,7 @@
 """The payments worker: the reaper (finishes requests abandoned between phases), the outbox
 relay (publishes committed events to Kafka ``payments.events``) and webhook delivery."""
 
-import asyncio
-import contextlib
 import json
-from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import asyncpg
@@ -21,6 +18,7 @@ from stackkit.events import Event
 from stackkit.inbox import PostgresInbox
 from stackkit.kafka import EventProducer
 from stackkit.logs import get_logger
+from stackkit.periodic import run_every
 from stackkit.service import ReadinessCheck, create_service_app
 
 log = get_logger(__name__)
@@ -55,20 +53,6 @@ async def relay_outbox(pool: "asyncpg.Pool[asyncpg.Record]", producer: EventProd
     return len(rows)
 
 
-def _every(
-    interval_s: float, work: Callable[[], Awaitable[object]], name: str
-) -> "asyncio.Task[None]":
-    async def loop() -> None:
-        while True:
-            try:
-                await work()
-            except Exception:
-                log.exception("periodic_job_failed", job=name)
-            await asyncio.sleep(interval_s)
-
-    return asyncio.create_task(loop(), name=name)
-
-
 def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
     settings = settings or PaymentsSettings()
 
@@ -92,22 +76,11 @@ def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
         http = httpx.AsyncClient()
         stack.push_async_callback(http.aclose)
         interval = settings.worker_interval_s
-        tasks = [
-            _every(interval, payments.complete_abandoned, "reaper"),
-            _every(interval, payments.reconcile_stuck, "reconciler"),
-            _every(interval, lambda: relay_outbox(app.state.db, app.state.events), "relay"),
-            _every(interval, lambda: send_due(app.state.db, http), "webhooks"),
-            _every(60.0, payments.expire_keys, "key-expiry"),
-        ]
-
-        async def stop() -> None:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-        stack.push_async_callback(stop)
+        run_every(stack, interval, payments.complete_abandoned, "reaper")
+        run_every(stack, interval, payments.reconcile_stuck, "reconciler")
+        run_every(stack, interval, lambda: relay_outbox(app.state.db, app.state.events), "relay")
+        run_every(stack, interval, lambda: send_due(app.state.db, http), "webhooks")
+        run_every(stack, 60.0, payments.expire_keys, "key-expiry")
         return checks
 
     return create_service_app(

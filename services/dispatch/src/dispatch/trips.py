@@ -1,0 +1,244 @@
+"""Trip use cases: request, offer to the best driver, accept/decline/timeout, and the ride.
+
+Each step is one transaction that locks the trip row; the unique indexes in ``schema.sql`` make
+"one trip per driver" and "one pending offer per driver" hold even when several dispatch
+workers race (a losing insert is a unique violation, and the next driver is tried).
+"""
+
+import contextlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from dispatch import store
+from dispatch.domain.geo import Point
+from dispatch.domain.matching import rank_drivers
+from dispatch.domain.ownership import area_of
+from dispatch.domain.surge import quote
+from dispatch.domain.trips import HOLDS_DRIVER, TRIP_LIFECYCLE, TripAction, TripStatus
+from dispatch.events import TRIPS
+from dispatch.locations import LocationIndex
+from stackkit.errors import Conflict, NotFound
+from stackkit.events import Event
+from stackkit.kafka import EventProducer
+from stackkit.logs import get_logger
+from stackkit.transactions import Connection
+
+log = get_logger(__name__)
+
+
+_EVENT_FIELDS = ("id", "rider_id", "status", "driver_id", "offered_driver", "fare_amount", "surge")
+
+
+class NotYourTrip(Conflict):
+    code = "not_your_trip"
+
+
+@dataclass
+class Trips:
+    pool: "asyncpg.Pool[asyncpg.Record]"
+    index: LocationIndex
+    events: EventProducer
+    offer_timeout_s: float = 15.0
+    search_radius_m: float = 5000.0
+    candidates: int = 10
+
+    async def get(self, trip_id: str) -> store.Row:
+        async with self.pool.acquire() as conn:
+            trip = await store.get_trip(conn, trip_id)
+        if trip is None:
+            raise NotFound(f"no trip {trip_id}", param="trip_id")
+        return trip
+
+    async def _move(
+        self,
+        conn: Connection,
+        trip: store.Row,
+        action: TripAction,
+        actor: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Validate and apply one lifecycle step; ``actor`` is the driver it concerns, if any."""
+        before = TripStatus(trip["status"])
+        after = TRIP_LIFECYCLE.next(before, action)
+        await store.update_trip(conn, trip["id"], status=after.value, **fields)
+        await store.record_transition(
+            conn, trip["id"], before.value, after.value, action.value, actor
+        )
+        trip.update(fields, status=after.value)
+
+    async def _announce(self, trip: store.Row, what: str) -> None:
+        # Published after commit: a crash right here loses this event (the trip row is the truth).
+        await self.events.publish(
+            TRIPS.name,
+            Event(
+                type=f"dispatch.trip.{what}",
+                source="dispatch",
+                subject=trip["id"],
+                data={k: v for k, v in trip.items() if k in _EVENT_FIELDS},
+            ),
+        )
+
+    async def request(self, rider_id: str, pickup: Point, dropoff: Point) -> store.Row:
+        fare = quote(pickup, dropoff, 1.0)
+        trip: store.Row = {
+            "id": f"trip_{secrets.token_hex(10)}",
+            "rider_id": rider_id,
+            "status": TripStatus.REQUESTED.value,
+            "pickup_lat": pickup.lat,
+            "pickup_lng": pickup.lng,
+            "dropoff_lat": dropoff.lat,
+            "dropoff_lng": dropoff.lng,
+            "area": area_of(pickup),
+            "surge": fare.multiplier,
+            "fare_amount": fare.amount,
+        }
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.insert_trip(conn, trip)
+            await store.record_transition(conn, trip["id"], None, trip["status"], "request", None)
+            await self._move(conn, trip, TripAction.DISPATCH)
+        await self._announce(trip, "requested")
+        return await self._offer_next(trip["id"])
+
+    async def _offer_next(self, trip_id: str) -> store.Row:
+        """Offer the trip to the best driver who has not passed on it; no one left: no_drivers."""
+        trip = await self.get(trip_id)
+        pickup = Point(trip["pickup_lat"], trip["pickup_lng"])
+        declined = set(trip["declined"])
+        nearby = await self.index.nearby(
+            pickup, self.search_radius_m, self.candidates + len(declined), int(time.time() * 1000)
+        )
+        for offer in rank_drivers(nearby, pickup, excluded=declined):
+            async with self.pool.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        current = await store.get_trip(conn, trip_id, lock=True)
+                        if current is None or current["status"] != TripStatus.DISPATCHING.value:
+                            return current or trip
+                        if await store.driver_is_busy(conn, offer.driver_id):
+                            continue
+                        await self._move(
+                            conn,
+                            current,
+                            TripAction.OFFER_NEXT,
+                            offer.driver_id,
+                            offered_driver=offer.driver_id,
+                            offer_expires_at=_in(self.offer_timeout_s),
+                        )
+                except asyncpg.UniqueViolationError:
+                    continue  # the driver holds another offer right now; try the next one
+            await self._announce(current, "offered")
+            return current
+        async with self.pool.acquire() as conn, conn.transaction():
+            current = await store.get_trip(conn, trip_id, lock=True)
+            if current is None or current["status"] != TripStatus.DISPATCHING.value:
+                return current or trip
+            await self._move(
+                conn, current, TripAction.EXHAUST, offered_driver=None, offer_expires_at=None
+            )
+        await self._announce(current, "no_drivers")
+        return current
+
+    async def accept(self, trip_id: str, driver_id: str) -> store.Row:
+        async with self.pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    trip = await self._locked(conn, trip_id)
+                    if (
+                        trip["offered_driver"] != driver_id
+                        or trip["status"] != TripStatus.DISPATCHING.value
+                    ):
+                        raise NotYourTrip(f"trip {trip_id} is not on offer to {driver_id}")
+                    if trip["offer_expires_at"] is not None and trip["offer_expires_at"] < _in(0):
+                        raise NotYourTrip(f"the offer of {trip_id} to {driver_id} has expired")
+                    await self._move(
+                        conn,
+                        trip,
+                        TripAction.ACCEPT,
+                        driver_id,
+                        driver_id=driver_id,
+                        offered_driver=None,
+                        offer_expires_at=None,
+                    )
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict(
+                    f"driver {driver_id} is already on a trip", code="driver_busy"
+                ) from exc
+        await self.index.set_status(driver_id, "on_trip")
+        await self._announce(trip, "accepted")
+        return trip
+
+    async def decline(self, trip_id: str, driver_id: str, *, timed_out: bool = False) -> store.Row:
+        async with self.pool.acquire() as conn, conn.transaction():
+            trip = await self._locked(conn, trip_id)
+            if (
+                trip["offered_driver"] != driver_id
+                or trip["status"] != TripStatus.DISPATCHING.value
+            ):
+                raise NotYourTrip(f"trip {trip_id} is not on offer to {driver_id}")
+            await store.update_trip(
+                conn,
+                trip_id,
+                declined=[*trip["declined"], driver_id],
+                offered_driver=None,
+                offer_expires_at=None,
+            )
+            await store.record_transition(
+                conn,
+                trip_id,
+                trip["status"],
+                trip["status"],
+                "timeout" if timed_out else "decline",
+                driver_id,
+            )
+        return await self._offer_next(trip_id)
+
+    async def expire_offers(self) -> int:
+        """Offers nobody answered in time go to the next driver (run periodically)."""
+        async with self.pool.acquire() as conn:
+            due = await store.expired_offers(conn)
+        for trip_id in due:
+            trip = await self.get(trip_id)
+            if trip["offered_driver"]:
+                with contextlib.suppress(Conflict):  # answered or moved on meanwhile
+                    await self.decline(trip_id, trip["offered_driver"], timed_out=True)
+        return len(due)
+
+    async def advance(self, trip_id: str, driver_id: str, action: TripAction) -> store.Row:
+        async with self.pool.acquire() as conn, conn.transaction():
+            trip = await self._locked(conn, trip_id)
+            if trip["driver_id"] != driver_id:
+                raise NotYourTrip(f"trip {trip_id} is not driven by {driver_id}")
+            await self._move(conn, trip, action, driver_id)
+        if trip["status"] == TripStatus.COMPLETED.value:
+            await self.index.set_status(driver_id, "available")
+        await self._announce(trip, trip["status"])
+        return trip
+
+    async def cancel(self, trip_id: str, rider_id: str) -> store.Row:
+        async with self.pool.acquire() as conn, conn.transaction():
+            trip = await self._locked(conn, trip_id)
+            if trip["rider_id"] != rider_id:
+                raise NotYourTrip(f"trip {trip_id} is not {rider_id}'s")
+            held = TripStatus(trip["status"]) in HOLDS_DRIVER
+            await self._move(
+                conn, trip, TripAction.CANCEL, None, offered_driver=None, offer_expires_at=None
+            )
+        if held and trip["driver_id"]:
+            await self.index.set_status(trip["driver_id"], "available")
+        await self._announce(trip, "canceled")
+        return trip
+
+    async def _locked(self, conn: Connection, trip_id: str) -> store.Row:
+        trip = await store.get_trip(conn, trip_id, lock=True)
+        if trip is None:
+            raise NotFound(f"no trip {trip_id}", param="trip_id")
+        return trip
+
+
+def _in(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
