@@ -165,3 +165,24 @@ def test_bad_trip_requests_are_400s(dispatch: httpx.Client) -> None:
     assert (bad.status_code, bad.json()["error"]["param"]) == (400, "pickup.lat")
     assert dispatch.get("/v1/trips/trip_nope").status_code == 404
     assert act(dispatch, "trip_nope", "teleport", "d").status_code in (400, 404, 405)
+
+
+def test_surge_rises_with_demand_and_a_quote_keeps_its_price(dispatch: httpx.Client) -> None:
+    centre = Point(41.6, 29.6)
+    fleet(dispatch, centre, 2)
+    params = {
+        "pickup_lat": centre.lat,
+        "pickup_lng": centre.lng,
+        "dropoff_lat": 41.65,
+        "dropoff_lng": 29.65,
+    }
+    calm = dispatch.get("/v1/quotes", params=params).json()
+    assert calm["surge"] == 1.0 and calm["fare_amount"] >= 700
+    for _ in range(40):
+        request_trip(dispatch, centre)
+    busy = dispatch.get("/v1/quotes", params=params).json()
+    assert busy["surge"] > 1.0
+    assert busy["fare_amount"] > calm["fare_amount"]
+    kept = dispatch.post("/v1/trips", json={"rider_id": "r", "pickup": place(centre.lat, centre.lng),
+                                            "dropoff": place(41.65, 29.65), "quote_id": calm["quote_id"]}).json()  # fmt: skip
+    assert (kept["surge"], kept["fare_amount"]) == (1.0, calm["fare_amount"])

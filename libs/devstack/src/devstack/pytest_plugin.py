@@ -83,10 +83,9 @@ def local_servers(
 
 @pytest.fixture(scope="session")
 def native_stack(local_servers: LocalServers) -> Iterator[NativeStack]:
-    # Short offer timeouts so tests watch a trip move on without waiting 15 s.
-    stack = start_native_stack(
-        local_servers, overrides={"dispatch": {"DISPATCH_OFFER_TIMEOUT_S": "2"}}
-    )
+    # Short offer timeouts and live surge, so tests watch both change without waiting.
+    fast = {"DISPATCH_OFFER_TIMEOUT_S": "2", "DISPATCH_SURGE_RECOMPUTE_S": "0"}
+    stack = start_native_stack(local_servers, overrides={"dispatch": fast})
     try:
         yield stack
     finally:

@@ -77,6 +77,7 @@ class NativeStack:
                 f"{prefix}PING_INTERVAL_S": "4",
                 f"{prefix}STALE_AFTER_S": "12",
                 f"{prefix}OFFER_TIMEOUT_S": "15",
+                f"{prefix}SURGE_RECOMPUTE_S": "10",
             }
         if spec.name in ACQUIRERS:
             env |= {f"{prefix}NAME": spec.name, f"{prefix}LATENCY_MS": "5",

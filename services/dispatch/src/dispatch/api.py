@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from dispatch.demand import SurgeBoard
 from dispatch.domain.geo import validate_point
 from dispatch.domain.search import MAX_RADIUS_M
 from dispatch.domain.trips import TripAction
@@ -151,6 +152,15 @@ class TripRequest(BaseModel):
     rider_id: str = Field(min_length=1, max_length=64)
     pickup: Place
     dropoff: Place
+    quote_id: str | None = Field(default=None, max_length=64, description="keep a quoted price")
+
+
+class QuoteView(BaseModel):
+    quote_id: str
+    fare_amount: int
+    surge: float
+    distance_m: float
+    duration_s: float
 
 
 class DriverAction(BaseModel):
@@ -197,7 +207,28 @@ TripsDep = Annotated[Trips, Depends(_trips)]
 async def request_trip(body: TripRequest, trips: TripsDep) -> TripView:
     pickup = validate_point(body.pickup.lat, body.pickup.lng, param="pickup")
     dropoff = validate_point(body.dropoff.lat, body.dropoff.lng, param="dropoff")
-    return TripView.of(await trips.request(body.rider_id, pickup, dropoff))
+    return TripView.of(await trips.request(body.rider_id, pickup, dropoff, body.quote_id))
+
+
+@router.get("/quotes", tags=["trips"], summary="A fare estimate, with the area's current surge")
+async def get_quote(
+    request: Request,
+    pickup_lat: float,
+    pickup_lng: float,
+    dropoff_lat: float,
+    dropoff_lng: float,
+) -> QuoteView:
+    pickup = validate_point(pickup_lat, pickup_lng, param="pickup")
+    dropoff = validate_point(dropoff_lat, dropoff_lng, param="dropoff")
+    surge: SurgeBoard = request.app.state.surge
+    quote_id, priced = await surge.quote(pickup, dropoff)
+    return QuoteView(
+        quote_id=quote_id,
+        fare_amount=priced.amount,
+        surge=priced.multiplier,
+        distance_m=priced.distance_m,
+        duration_s=priced.duration_s,
+    )
 
 
 @trips_router.get("/{trip_id}", summary="A trip")

@@ -3,6 +3,7 @@ from contextlib import AsyncExitStack
 from fastapi import FastAPI
 
 from dispatch.api import router, trips_router
+from dispatch.demand import SurgeBoard
 from dispatch.events import TOPICS
 from dispatch.locations import LocationIndex
 from dispatch.settings import DispatchSettings
@@ -20,7 +21,18 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         checks = await open_backends(app, stack, settings, topics=TOPICS)
         app.state.locations = LocationIndex(app.state.redis, stale_after_s=settings.stale_after_s)
         await ensure_schema(app.state.db)
-        trips = Trips(app.state.db, app.state.locations, app.state.events, settings.offer_timeout_s)
+        app.state.surge = SurgeBoard(
+            app.state.redis,
+            stale_after_s=settings.stale_after_s,
+            recompute_s=settings.surge_recompute_s,
+        )
+        trips = Trips(
+            app.state.db,
+            app.state.locations,
+            app.state.events,
+            app.state.surge,
+            settings.offer_timeout_s,
+        )
         app.state.trips = trips
         run_every(stack, 1.0, trips.expire_offers, "offer-timeouts")
         return checks

@@ -12,3 +12,6 @@ class DispatchSettings(ServiceSettings, KafkaSettings, PostgresSettings, RedisSe
         default=12.0, gt=0, description="a driver silent this long drops out (3 pings)"
     )
     offer_timeout_s: float = Field(default=15.0, gt=0, description="a driver's time to accept")
+    surge_recompute_s: float = Field(
+        default=10.0, ge=0, description="how long an area's surge level is reused"
+    )

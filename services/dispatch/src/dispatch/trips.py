@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from dispatch import store
+from dispatch.demand import SurgeBoard
 from dispatch.domain.geo import Point
 from dispatch.domain.matching import rank_drivers
 from dispatch.domain.ownership import area_of
@@ -43,6 +44,7 @@ class Trips:
     pool: "asyncpg.Pool[asyncpg.Record]"
     index: LocationIndex
     events: EventProducer
+    surge: SurgeBoard
     offer_timeout_s: float = 15.0
     search_radius_m: float = 5000.0
     candidates: int = 10
@@ -83,8 +85,14 @@ class Trips:
             ),
         )
 
-    async def request(self, rider_id: str, pickup: Point, dropoff: Point) -> store.Row:
-        fare = quote(pickup, dropoff, 1.0)
+    async def request(
+        self, rider_id: str, pickup: Point, dropoff: Point, quote_id: str | None = None
+    ) -> store.Row:
+        await self.surge.record_request(pickup)
+        multiplier = await self.surge.quoted_multiplier(quote_id, pickup) if quote_id else None
+        if multiplier is None:
+            multiplier = await self.surge.multiplier(pickup)
+        fare = quote(pickup, dropoff, multiplier)
         trip: store.Row = {
             "id": f"trip_{secrets.token_hex(10)}",
             "rider_id": rider_id,
