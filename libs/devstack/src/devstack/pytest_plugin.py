@@ -85,7 +85,7 @@ def local_servers(
 def native_stack(local_servers: LocalServers) -> Iterator[NativeStack]:
     # Short offer timeouts and live surge, so tests watch both change without waiting.
     fast = {"DISPATCH_OFFER_TIMEOUT_S": "2", "DISPATCH_SURGE_RECOMPUTE_S": "0"}
-    stack = start_native_stack(local_servers, overrides={"dispatch": fast})
+    stack = start_native_stack(local_servers, overrides={"dispatch": fast, "dispatch-2": fast})
     try:
         yield stack
     finally:

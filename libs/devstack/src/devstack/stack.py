@@ -72,8 +72,12 @@ class NativeStack:
             env[f"{prefix}ORIGIN_TIMEOUT_S"] = "30"
             for route, target in EDGE_ROUTED.items():
                 env[f"{prefix}{route.upper()}_URL"] = self.url(target)
-        if spec.name == "dispatch":
+        if spec.env_prefix == "DISPATCH_":
             env |= {
+                f"{prefix}WORKER_ID": spec.name,
+                f"{prefix}ADVERTISED_URL": self.url(spec.name),
+                f"{prefix}HEARTBEAT_S": "1",
+                f"{prefix}MEMBER_TTL_S": "3",
                 f"{prefix}PING_INTERVAL_S": "4",
                 f"{prefix}STALE_AFTER_S": "12",
                 f"{prefix}OFFER_TIMEOUT_S": "15",

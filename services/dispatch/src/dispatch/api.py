@@ -3,15 +3,18 @@
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+import httpx
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.demand import SurgeBoard
 from dispatch.domain.geo import validate_point
+from dispatch.domain.ownership import area_of
 from dispatch.domain.search import MAX_RADIUS_M
 from dispatch.domain.trips import TripAction
 from dispatch.events import LOCATIONS
 from dispatch.locations import LocationIndex, LocationUpdate
+from dispatch.membership import Membership
 from dispatch.trips import Trips
 from stackkit.errors import Invalid
 from stackkit.events import Event
@@ -203,11 +206,47 @@ def _trips(request: Request) -> Trips:
 TripsDep = Annotated[Trips, Depends(_trips)]
 
 
+FORWARDED = "x-dispatch-forwarded"
+HANDLED_BY = "x-dispatch-worker"
+
+
 @trips_router.post("", summary="Request a trip: quoted, then offered to the best driver")
-async def request_trip(body: TripRequest, trips: TripsDep) -> TripView:
+async def request_trip(request: Request, body: TripRequest, trips: TripsDep) -> Response:
+    """The worker owning the pickup's area decides; any other worker forwards it there."""
     pickup = validate_point(body.pickup.lat, body.pickup.lng, param="pickup")
     dropoff = validate_point(body.dropoff.lat, body.dropoff.lng, param="dropoff")
-    return TripView.of(await trips.request(body.rider_id, pickup, dropoff, body.quote_id))
+    membership: Membership = request.app.state.membership
+    owner, url = await membership.owner(area_of(pickup))
+    if owner != membership.worker_id and FORWARDED not in request.headers:
+        peers: httpx.AsyncClient = request.app.state.peers
+        try:
+            forwarded = await peers.post(
+                f"{url}/v1/trips",
+                content=body.model_dump_json(),
+                headers={"content-type": "application/json", FORWARDED: membership.worker_id},
+            )
+            return Response(
+                forwarded.content,
+                forwarded.status_code,
+                media_type="application/json",
+                headers={HANDLED_BY: forwarded.headers.get(HANDLED_BY, owner)},
+            )
+        except httpx.TransportError:
+            pass  # the owner just died; storage keeps it safe to decide here
+    trip = await trips.request(body.rider_id, pickup, dropoff, body.quote_id)
+    return Response(
+        TripView.of(trip).model_dump_json(),
+        media_type="application/json",
+        headers={HANDLED_BY: membership.worker_id},
+    )
+
+
+@router.get("/areas/owner", tags=["trips"], summary="Which dispatch worker owns a point's area")
+async def area_owner(request: Request, lat: float, lng: float) -> dict[str, str]:
+    membership: Membership = request.app.state.membership
+    area = area_of(validate_point(lat, lng))
+    worker, _ = await membership.owner(area)
+    return {"area": area, "worker": worker}
 
 
 @router.get("/quotes", tags=["trips"], summary="A fare estimate, with the area's current surge")

@@ -6,10 +6,12 @@ from dispatch.api import router, trips_router
 from dispatch.demand import SurgeBoard
 from dispatch.events import TOPICS
 from dispatch.locations import LocationIndex
+from dispatch.membership import Membership
 from dispatch.settings import DispatchSettings
 from dispatch.store import ensure_schema
 from dispatch.trips import Trips
 from stackkit.connections import open_backends
+from stackkit.http import internal_client
 from stackkit.periodic import run_every
 from stackkit.service import ReadinessCheck, create_service_app
 
@@ -35,6 +37,15 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         )
         app.state.trips = trips
         run_every(stack, 1.0, trips.expire_offers, "offer-timeouts")
+        membership = Membership(
+            app.state.redis, settings.worker_id, settings.advertised_url, settings.member_ttl_s
+        )
+        await membership.heartbeat()
+        stack.push_async_callback(membership.leave)
+        run_every(stack, settings.heartbeat_s, membership.heartbeat, "heartbeat")
+        app.state.membership = membership
+        app.state.peers = internal_client(30.0)
+        stack.push_async_callback(app.state.peers.aclose)
         return checks
 
     app = create_service_app(

@@ -108,7 +108,7 @@ class LocationIndex:
 
     async def driver(self, driver_id: str) -> dict[str, str] | None:
         raw = await self._redis.hgetall(f"{DRIVER_KEY}{driver_id}")
-        return {_text(k): _text(v) for k, v in raw.items()} or None
+        return {as_text(k): as_text(v) for k, v in raw.items()} or None
 
     async def nearby(self, origin: Point, radius_m: float, limit: int, now_ms: int) -> list[Nearby]:
         """The nearest fresh available drivers, searching rings outward from the origin's cell."""
@@ -118,7 +118,7 @@ class LocationIndex:
         while True:
             flat = await self._ring(keys=[CELL_KEY, DRIVER_KEY], args=[freshest, *cells])
             found = [
-                Candidate(_text(flat[i]), Point(float(flat[i + 1]), float(flat[i + 2])))
+                Candidate(as_text(flat[i]), Point(float(flat[i + 1]), float(flat[i + 2])))
                 for i in range(0, len(flat), 3)
             ]
             try:
@@ -128,5 +128,6 @@ class LocationIndex:
                 return result
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """Redis answers bytes (or str when decoding is on)."""
     return value.decode() if isinstance(value, bytes) else value

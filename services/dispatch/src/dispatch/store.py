@@ -70,9 +70,11 @@ async def driver_is_busy(conn: Connection, driver_id: str) -> bool:
 
 
 async def expired_offers(conn: Connection, limit: int = 50) -> list[str]:
+    """Dispatching trips whose offer ran out, or that a dead worker left without an offer."""
     records = await conn.fetch(
-        "SELECT id FROM trips WHERE status = 'dispatching' AND offer_expires_at < now() "
-        "ORDER BY offer_expires_at LIMIT $1",
+        "SELECT id FROM trips WHERE status = 'dispatching' AND (offer_expires_at < now() "
+        "OR (offered_driver IS NULL AND updated < now() - interval '5 seconds')) "
+        "ORDER BY updated LIMIT $1",
         limit,
     )
     return [r["id"] for r in records]

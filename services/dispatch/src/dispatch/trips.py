@@ -206,7 +206,9 @@ class Trips:
         return await self._offer_next(trip_id)
 
     async def expire_offers(self) -> int:
-        """Offers nobody answered in time go to the next driver (run periodically)."""
+        """Offers nobody answered in time go to the next driver, and trips a dead worker left
+        mid-dispatch are picked up (run periodically by every worker; the row locks make
+        concurrent runs harmless)."""
         async with self.pool.acquire() as conn:
             due = await store.expired_offers(conn)
         for trip_id in due:
@@ -214,6 +216,8 @@ class Trips:
             if trip["offered_driver"]:
                 with contextlib.suppress(Conflict):  # answered or moved on meanwhile
                     await self.decline(trip_id, trip["offered_driver"], timed_out=True)
+            else:
+                await self._offer_next(trip_id)  # left mid-dispatch by a dead worker
         return len(due)
 
     async def advance(self, trip_id: str, driver_id: str, action: TripAction) -> store.Row:
