@@ -17,7 +17,7 @@ def _jitter(rng: random.Random, centre: Point, spread_deg: float) -> Point:
 
 PENTAGON = Point(*h3.cell_to_latlng(sorted(h3.get_pentagons(INDEX_RESOLUTION))[3]))
 HOTSPOTS = {
-    "berlin": Point(52.52, 13.405),
+    "sydney": Point(-33.87, 151.21),
     "antimeridian": Point(-16.5, 179.99),
     "north_pole": Point(89.95, 0.0),
     "south_pole": Point(-89.9, 45.0),

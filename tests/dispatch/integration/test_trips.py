@@ -1,6 +1,7 @@
 """Trips end to end: offers, accepts, declines, timeouts, the ride, and no double assignment."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -8,11 +9,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from devstack.processes import wait_until
 from devstack.stack import NativeStack
 from dispatch.domain.geo import Point
 from tests.dispatch.integration.test_locations import report
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -38,8 +41,14 @@ def fleet(client: httpx.Client, centre: Point, count: int) -> list[str]:
 
 
 def request_trip(client: httpx.Client, centre: Point) -> dict[str, Any]:
-    response = client.post("/v1/trips", json={"rider_id": "rider-1", "pickup": place(centre.lat, centre.lng),
-                                              "dropoff": place(centre.lat + 0.02, centre.lng + 0.02)})  # fmt: skip
+    response = client.post(
+        "/v1/trips",
+        json={
+            "rider_id": "rider-1",
+            "pickup": place(centre.lat, centre.lng),
+            "dropoff": place(centre.lat + 0.02, centre.lng + 0.02),
+        },
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -88,8 +97,9 @@ def test_an_unanswered_offer_times_out_to_the_next_driver(dispatch: httpx.Client
     assert trip["offered_driver"] == first
     wait_until(
         lambda: dispatch.get(f"/v1/trips/{trip['id']}").json()["offered_driver"] == second,
-        timeout_s=15, what="the offer to move to the second driver",
-    )  # fmt: skip
+        timeout_s=15,
+        what="the offer to move to the second driver",
+    )
     assert act(dispatch, trip["id"], "accept", first).status_code == 409, "the late driver lost it"
 
 
@@ -134,16 +144,21 @@ async def test_concurrent_requests_never_double_assign(
         assert sorted(offered) == sorted(drivers), "each driver holds exactly one offer"
         assert sum(t["status"] == "no_drivers" for t in trips) == 15
         accepts = await asyncio.gather(
-            *(http.post(f"/v1/trips/{t['id']}/accept", json={"driver_id": t["offered_driver"]})
-              for t in trips if t["status"] == "dispatching" for _ in range(2))
-        )  # fmt: skip
+            *(
+                http.post(f"/v1/trips/{t['id']}/accept", json={"driver_id": t["offered_driver"]})
+                for t in trips
+                if t["status"] == "dispatching"
+                for _ in range(2)
+            )
+        )
     assert sorted(r.status_code for r in accepts) == [200] * 5 + [409] * 5
     conn = await asyncpg.connect(native_stack.servers.postgres.url("dispatch"))
     try:
         held = await conn.fetch(
             "SELECT driver_id, count(*) AS n FROM trips WHERE status = 'accepted' AND driver_id = ANY($1::text[]) "
-            "GROUP BY driver_id", drivers,
-        )  # fmt: skip
+            "GROUP BY driver_id",
+            drivers,
+        )
         assert sorted(r["driver_id"] for r in held) == sorted(drivers) and {
             r["n"] for r in held
         } == {1}
@@ -183,6 +198,49 @@ def test_surge_rises_with_demand_and_a_quote_keeps_its_price(dispatch: httpx.Cli
     busy = dispatch.get("/v1/quotes", params=params).json()
     assert busy["surge"] > 1.0
     assert busy["fare_amount"] > calm["fare_amount"]
-    kept = dispatch.post("/v1/trips", json={"rider_id": "r", "pickup": place(centre.lat, centre.lng),
-                                            "dropoff": place(41.65, 29.65), "quote_id": calm["quote_id"]}).json()  # fmt: skip
+    kept = dispatch.post(
+        "/v1/trips",
+        json={
+            "rider_id": "r",
+            "pickup": place(centre.lat, centre.lng),
+            "dropoff": place(41.65, 29.65),
+            "quote_id": calm["quote_id"],
+        },
+    ).json()
     assert (kept["surge"], kept["fare_amount"]) == (1.0, calm["fare_amount"])
+
+
+async def test_trip_events_reach_kafka_in_order_through_the_outbox(
+    native_stack: NativeStack, dispatch: httpx.Client
+) -> None:
+    centre = Point(41.7, 29.7)
+    (driver,) = fleet(dispatch, centre, 1)
+    trip = request_trip(dispatch, centre)
+    for step in ("accept", "arrive", "start", "complete"):
+        assert act(dispatch, trip["id"], step, driver).status_code == 200
+    consumer = AIOKafkaConsumer(
+        "dispatch.trips",
+        bootstrap_servers=native_stack.servers.kafka.bootstrap_servers,
+        group_id=f"test-{trip['id']}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    seen: list[str] = []
+    try:
+
+        async def all_six() -> bool:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                seen.extend(
+                    json.loads(r.value)["type"]
+                    for r in records
+                    if r.key == str(trip["id"]).encode()
+                )
+            return len(seen) >= 7
+
+        await eventually(all_six, timeout_s=20, what="the trip's events")
+    finally:
+        await consumer.stop()
+    assert seen == [
+        f"dispatch.trip.{s}"
+        for s in ("requested", "dispatch", "offer_next", "accept", "arrive", "start", "complete")
+    ]

@@ -27,6 +27,7 @@ from stackkit.errors import Conflict, NotFound
 from stackkit.events import Event
 from stackkit.kafka import EventProducer
 from stackkit.logs import get_logger
+from stackkit.outbox import stage
 from stackkit.transactions import Connection
 
 log = get_logger(__name__)
@@ -72,18 +73,18 @@ class Trips:
             conn, trip["id"], before.value, after.value, action.value, actor
         )
         trip.update(fields, status=after.value)
+        await self._stage(conn, trip, action.value)
 
-    async def _announce(self, trip: store.Row, what: str) -> None:
-        # Published after commit: a crash right here loses this event (the trip row is the truth).
-        await self.events.publish(
-            TRIPS.name,
-            Event(
-                type=f"dispatch.trip.{what}",
-                source="dispatch",
-                subject=trip["id"],
-                data={k: v for k, v in trip.items() if k in _EVENT_FIELDS},
-            ),
+    @staticmethod
+    async def _stage(conn: Connection, trip: store.Row, what: str) -> None:
+        """The trip's event, committed with the change (the outbox relays it to Kafka)."""
+        event = Event(
+            type=f"dispatch.trip.{what}",
+            source="dispatch",
+            subject=trip["id"],
+            data={k: v for k, v in trip.items() if k in _EVENT_FIELDS},
         )
+        await stage(conn, TRIPS.name, event)
 
     async def request(
         self, rider_id: str, pickup: Point, dropoff: Point, quote_id: str | None = None
@@ -108,8 +109,8 @@ class Trips:
         async with self.pool.acquire() as conn, conn.transaction():
             await store.insert_trip(conn, trip)
             await store.record_transition(conn, trip["id"], None, trip["status"], "request", None)
+            await self._stage(conn, trip, "requested")
             await self._move(conn, trip, TripAction.DISPATCH)
-        await self._announce(trip, "requested")
         return await self._offer_next(trip["id"])
 
     async def _offer_next(self, trip_id: str) -> store.Row:
@@ -139,7 +140,6 @@ class Trips:
                         )
                 except asyncpg.UniqueViolationError:
                     continue  # the driver holds another offer right now; try the next one
-            await self._announce(current, "offered")
             return current
         async with self.pool.acquire() as conn, conn.transaction():
             current = await store.get_trip(conn, trip_id, lock=True)
@@ -148,7 +148,6 @@ class Trips:
             await self._move(
                 conn, current, TripAction.EXHAUST, offered_driver=None, offer_expires_at=None
             )
-        await self._announce(current, "no_drivers")
         return current
 
     async def accept(self, trip_id: str, driver_id: str) -> store.Row:
@@ -177,7 +176,6 @@ class Trips:
                     f"driver {driver_id} is already on a trip", code="driver_busy"
                 ) from exc
         await self.index.set_status(driver_id, "on_trip")
-        await self._announce(trip, "accepted")
         return trip
 
     async def decline(self, trip_id: str, driver_id: str, *, timed_out: bool = False) -> store.Row:
@@ -228,7 +226,6 @@ class Trips:
             await self._move(conn, trip, action, driver_id)
         if trip["status"] == TripStatus.COMPLETED.value:
             await self.index.set_status(driver_id, "available")
-        await self._announce(trip, trip["status"])
         return trip
 
     async def cancel(self, trip_id: str, rider_id: str) -> store.Row:
@@ -242,7 +239,6 @@ class Trips:
             )
         if held and trip["driver_id"]:
             await self.index.set_status(trip["driver_id"], "available")
-        await self._announce(trip, "canceled")
         return trip
 
     async def _locked(self, conn: Connection, trip_id: str) -> store.Row:

@@ -95,7 +95,9 @@ def ring_search(origin: Point, radius_m: float, limit: int) -> RingSearch:
     last_ring = max_rings(radius_m)
     candidates: list[Candidate] = []
     found: list[Nearby] = []
-    k, batch = 0, 1
+    # The origin cell alone can never settle it (the origin may sit on its edge): start with
+    # the first ring too.
+    k, batch = 0, 2
     while k <= last_ring:
         upto = min(k + batch, last_ring + 1)
         candidates += yield [cell for i in range(k, upto) for cell in ring(origin_cell, i)]
