@@ -81,10 +81,8 @@ CREATE TABLE IF NOT EXISTS events (
     merchant_id text NOT NULL,
     type text NOT NULL,
     created bigint NOT NULL,
-    data jsonb NOT NULL,
-    published_at timestamptz
+    data jsonb NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_unpublished ON events (seq) WHERE published_at IS NULL;
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     id bigserial PRIMARY KEY,
     merchant_id text NOT NULL,

@@ -13,6 +13,9 @@ from typing import Any
 import asyncpg
 
 from payments.domain.ledger import Entry
+from payments.events import PAYMENT_EVENTS
+from stackkit.events import Event
+from stackkit.outbox import create_outbox, stage
 from stackkit.schema import apply_schema
 from stackkit.transactions import Connection
 
@@ -34,6 +37,7 @@ def key_hash(secret: str) -> str:
 async def ensure_schema(pool: asyncpg.Pool[asyncpg.Record]) -> None:
     ddl = resources.files("payments").joinpath("schema.sql").read_text()
     await apply_schema(pool, "payments.schema", ddl)
+    await create_outbox(pool)
 
 
 def _row(record: asyncpg.Record | None) -> Row | None:
@@ -224,15 +228,26 @@ async def post_ledger(
 
 
 async def insert_event(conn: Connection, merchant_id: str, event_type: str, obj: Row) -> str:
+    """Stripe's Event object, and its twin staged in the outbox for Kafka, in one transaction."""
     event_id = new_id("evt")
+    created = now()
+    data = {"object": obj}
     await conn.execute(
         "INSERT INTO events (id, merchant_id, type, created, data) VALUES ($1, $2, $3, $4, $5)",
         event_id,
         merchant_id,
         event_type,
-        now(),
-        json.dumps({"object": obj}),
+        created,
+        json.dumps(data),
     )
+    envelope = Event(
+        id=event_id,
+        type=f"payments.{event_type}",
+        source="payments",
+        subject=str(obj.get("payment_intent") or obj.get("id") or merchant_id),
+        data={"merchant_id": merchant_id, "created": created, **data},
+    )
+    await stage(conn, PAYMENT_EVENTS.name, envelope)
     return event_id
 
 

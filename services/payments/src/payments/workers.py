@@ -1,10 +1,8 @@
 """The payments worker: the reaper (finishes requests abandoned between phases), the outbox
 relay (publishes committed events to Kafka ``payments.events``) and webhook delivery."""
 
-import json
 from contextlib import AsyncExitStack
 
-import asyncpg
 import httpx
 from fastapi import FastAPI
 
@@ -14,43 +12,13 @@ from payments.webhooks import WEBHOOK_GROUP, plan_deliveries, send_due
 from payments.wiring import open_payments
 from stackkit.connections import open_backends
 from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
-from stackkit.events import Event
 from stackkit.inbox import PostgresInbox
-from stackkit.kafka import EventProducer
 from stackkit.logs import get_logger
+from stackkit.outbox import relay
 from stackkit.periodic import run_every
 from stackkit.service import ReadinessCheck, create_service_app
 
 log = get_logger(__name__)
-RELAY_BATCH = 200
-
-
-async def relay_outbox(pool: "asyncpg.Pool[asyncpg.Record]", producer: EventProducer) -> int:
-    """Publish unpublished events in commit order; mark them only after Kafka acknowledged."""
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT id, seq, merchant_id, type, created, data FROM events "
-            "WHERE published_at IS NULL ORDER BY seq LIMIT $1",
-            RELAY_BATCH,
-        )
-    for row in rows:
-        data = json.loads(row["data"])
-        obj = data.get("object", {})
-        event = Event(
-            id=row["id"],
-            type=f"payments.{row['type']}",
-            source="payments",
-            subject=str(obj.get("payment_intent") or obj.get("id") or row["merchant_id"]),
-            data={"merchant_id": row["merchant_id"], "created": row["created"], **data},
-        )
-        await producer.publish(PAYMENT_EVENTS.name, event)
-    if rows:
-        async with pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE events SET published_at = now() WHERE id = ANY($1::text[])",
-                [r["id"] for r in rows],
-            )
-    return len(rows)
 
 
 def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
@@ -78,7 +46,7 @@ def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
         interval = settings.worker_interval_s
         run_every(stack, interval, payments.complete_abandoned, "reaper")
         run_every(stack, interval, payments.reconcile_stuck, "reconciler")
-        run_every(stack, interval, lambda: relay_outbox(app.state.db, app.state.events), "relay")
+        run_every(stack, interval, lambda: relay(app.state.db, app.state.events), "relay")
         run_every(stack, interval, lambda: send_due(app.state.db, http), "webhooks")
         run_every(stack, 60.0, payments.expire_keys, "key-expiry")
         return checks
