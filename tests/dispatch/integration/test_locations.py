@@ -8,13 +8,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from devstack.stack import NativeStack
 from dispatch.domain.geo import Point
 from dispatch.domain.search import Candidate, nearest
 from tests.dispatch.drivers import HOTSPOTS, drivers_around
-from tests.waiting import eventually
+from tests.kafka_reading import read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -99,24 +98,14 @@ async def test_location_updates_go_to_kafka_keyed_by_driver(
     native_stack: NativeStack, dispatch: httpx.Client
 ) -> None:
     driver = f"kafka-{uuid.uuid4().hex[:6]}"
-    consumer = AIOKafkaConsumer(
-        "dispatch.locations", bootstrap_servers=native_stack.servers.kafka.bootstrap_servers,
-        group_id=f"test-{driver}", auto_offset_reset="earliest",
-    )  # fmt: skip
-    await consumer.start()
-    try:
-        report(dispatch, {driver: Point(1.0, 1.0)})
-        keys: list[bytes] = []
-
-        async def seen() -> bool:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                keys.extend(r.key for r in records if json.loads(r.value)["subject"] == driver)
-            return bool(keys)
-
-        await eventually(seen, timeout_s=20, what="the location event")
-        assert keys[0] == driver.encode()
-    finally:
-        await consumer.stop()
+    report(dispatch, {driver: Point(1.0, 1.0)})
+    keys = await read_topic(
+        native_stack.servers.kafka.bootstrap_servers,
+        "dispatch.locations",
+        lambda r: r.key if json.loads(r.value)["subject"] == driver else None,
+        count=1,
+    )
+    assert keys[0] == driver.encode()
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from devstack.processes import wait_until
 from devstack.stack import NativeStack
 from dispatch.domain.geo import Point
 from tests.dispatch.integration.test_locations import report
-from tests.waiting import eventually
+from tests.kafka_reading import read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -218,28 +217,12 @@ async def test_trip_events_reach_kafka_in_order_through_the_outbox(
     trip = request_trip(dispatch, centre)
     for step in ("accept", "arrive", "start", "complete"):
         assert act(dispatch, trip["id"], step, driver).status_code == 200
-    consumer = AIOKafkaConsumer(
+    seen = await read_topic(
+        native_stack.servers.kafka.bootstrap_servers,
         "dispatch.trips",
-        bootstrap_servers=native_stack.servers.kafka.bootstrap_servers,
-        group_id=f"test-{trip['id']}",
-        auto_offset_reset="earliest",
+        lambda r: json.loads(r.value)["type"] if r.key == str(trip["id"]).encode() else None,
+        count=7,
     )
-    await consumer.start()
-    seen: list[str] = []
-    try:
-
-        async def all_six() -> bool:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                seen.extend(
-                    json.loads(r.value)["type"]
-                    for r in records
-                    if r.key == str(trip["id"]).encode()
-                )
-            return len(seen) >= 7
-
-        await eventually(all_six, timeout_s=20, what="the trip's events")
-    finally:
-        await consumer.stop()
     assert seen == [
         f"dispatch.trip.{s}"
         for s in ("requested", "dispatch", "offer_next", "accept", "arrive", "start", "complete")
