@@ -1,0 +1,1 @@
+"""Netflix's decisions as plain code: encoding ladders, Open Connect steering, cache fill."""
