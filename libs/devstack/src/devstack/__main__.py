@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"    {spec.name:<14} {stack.url(spec.name)}")
     print("\n  servers")
     print(f"    postgres       {servers.postgres.admin_url}")
-    print(f"    redis          {servers.redis.url}")
+    print(f"    redis          {servers.redis.url}  (and {servers.redis_b.url}, cache zone b)")
     print(f"    kafka          {servers.kafka.bootstrap_servers}")
     print(f"    cql            {servers.cql.contact_point}  (development server, not Cassandra)")
     print(f"\n  logs in {stack.logs_dir()}\n\nCtrl-C stops everything.", flush=True)

@@ -59,6 +59,11 @@ def kafka_server(devstack_root: Path) -> Iterator[KafkaServer]:
 
 
 @pytest.fixture(scope="session")
+def redis_b_server(devstack_root: Path) -> Iterator[RedisServer]:
+    yield from _serve(RedisServer(devstack_root / "redis-b"))
+
+
+@pytest.fixture(scope="session")
 def cql_server(devstack_root: Path) -> Iterator[CqlServer]:
     yield from _serve(CqlServer(devstack_root / "cql"))
 
@@ -70,6 +75,7 @@ def local_servers(
     redis_server: RedisServer,
     kafka_server: KafkaServer,
     cql_server: CqlServer,
+    redis_b_server: RedisServer,
 ) -> LocalServers:
     return LocalServers(
         root=devstack_root,
@@ -77,6 +83,7 @@ def local_servers(
         redis=redis_server,
         kafka=kafka_server,
         cql=cql_server,
+        redis_b=redis_b_server,
         owns_root=False,
     )
 

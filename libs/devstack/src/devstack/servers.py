@@ -240,6 +240,8 @@ class LocalServers:
     redis: RedisServer
     kafka: KafkaServer
     cql: CqlServer
+    redis_b: RedisServer
+    """A second Redis: the catalog's other cache zone."""
     owns_root: bool = True
 
     @classmethod
@@ -252,6 +254,7 @@ class LocalServers:
             redis=RedisServer(base / "redis"),
             kafka=KafkaServer(base / "kafka"),
             cql=CqlServer(base / "cql"),
+            redis_b=RedisServer(base / "redis-b"),
             owns_root=owns_root,
         )
 
@@ -260,6 +263,7 @@ class LocalServers:
             self.kafka.start()
             self.cql.start()
             self.redis.start()
+            self.redis_b.start()
             self.postgres.start()
             self.postgres.create_databases(SERVICE_DATABASES)
         except BaseException:
@@ -267,7 +271,7 @@ class LocalServers:
             raise
 
     def stop(self) -> None:
-        for server in (self.postgres, self.redis, self.kafka, self.cql):
+        for server in (self.postgres, self.redis, self.redis_b, self.kafka, self.cql):
             server.stop()
         if self.owns_root:
             shutil.rmtree(self.root, ignore_errors=True)

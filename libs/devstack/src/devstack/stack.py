@@ -66,6 +66,11 @@ class NativeStack:
             env[f"{prefix}REDIS_URL"] = self.servers.redis.url
         if spec.database:
             env[f"{prefix}DATABASE_URL"] = self.servers.postgres.url(spec.database)
+        if "cql" in spec.servers:
+            env[f"{prefix}CASSANDRA_CONTACT_POINTS"] = self.servers.cql.contact_point
+            env[f"{prefix}CASSANDRA_KEYSPACE"] = "catalog"
+            env[f"{prefix}REDIS_ZONE_B_URL"] = self.servers.redis_b.url
+            env[f"{prefix}CACHE_TTL_S"] = "3600"
         if spec.name == "edge":
             env[f"{prefix}POP_NAME"] = "pop-1"
             env[f"{prefix}REGION"] = "local"

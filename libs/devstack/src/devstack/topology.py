@@ -8,7 +8,7 @@ against this list.
 from dataclasses import dataclass
 from typing import Literal
 
-ServerName = Literal["postgres", "redis", "kafka"]
+ServerName = Literal["postgres", "redis", "kafka", "cql"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ProcessSpec:
 
 PROCESSES: tuple[ProcessSpec, ...] = (
     ProcessSpec("catalog", "catalog.app:create_app", "catalog.settings:CatalogSettings",
-                "CATALOG_", servers=("redis", "kafka"), default_port=8001),
+                "CATALOG_", servers=("redis", "kafka", "cql"), default_port=8001),
     ProcessSpec("dispatch", "dispatch.app:create_app", "dispatch.settings:DispatchSettings",
                 "DISPATCH_", database="dispatch", servers=("postgres", "redis", "kafka"),
                 default_port=8002),

@@ -1,9 +1,13 @@
 from contextlib import AsyncExitStack
 
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from catalog.api import router
+from catalog.evcache import Zone, ZonedCache
 from catalog.events import TOPICS
 from catalog.settings import CatalogSettings
+from catalog.store import CatalogStore
 from stackkit.connections import open_backends
 from stackkit.service import ReadinessCheck, create_service_app
 
@@ -12,11 +16,30 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
     settings = settings or CatalogSettings()
 
     async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
-        return await open_backends(app, stack, settings, topics=TOPICS)
+        checks = await open_backends(app, stack, settings, topics=TOPICS)
+        store = await CatalogStore.connect(
+            settings.cassandra_contact_points,
+            settings.cassandra_keyspace,
+            timeout_s=settings.startup_timeout_s,
+        )
+        stack.callback(store.close)
+        zone_b = aioredis.Redis.from_url(
+            settings.redis_zone_b_url, socket_connect_timeout=0.5, socket_timeout=1
+        )
+        stack.push_async_callback(zone_b.aclose)
+        app.state.store = store
+        app.state.cache = ZonedCache(
+            [Zone("a", app.state.redis), Zone("b", zone_b)],
+            ttl_s=settings.cache_ttl_s,
+            registry=app.state.metrics.registry,
+        )
+        return {**checks, "cassandra": store.check}
 
-    return create_service_app(
+    app = create_service_app(
         name="catalog",
         settings=settings,
         open_resources=open_resources,
         description="Netflix: titles, encodes, Open Connect steering and recommendations.",
     )
+    app.include_router(router)
+    return app

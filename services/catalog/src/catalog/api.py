@@ -1,0 +1,89 @@
+"""Titles through the zoned cache, and viewing history as wide rows on Cassandra."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from catalog.evcache import ZonedCache
+from catalog.store import CatalogStore
+from stackkit.errors import NotFound
+
+router = APIRouter(prefix="/v1")
+ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+class Title(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=300)
+    genres: list[str] = Field(default_factory=list, max_length=20)
+    year: int = Field(ge=1880, le=2100)
+    duration_s: int = Field(gt=0, le=86_400)
+
+
+class TitleView(Title):
+    title_id: str
+
+
+class Watched(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title_id: str = Field(pattern=ID)
+    position_s: int = Field(ge=0, le=86_400)
+    watched_at: datetime | None = None
+
+
+class HistoryEntry(BaseModel):
+    title_id: str
+    position_s: int
+    watched_at: datetime
+
+
+def _store(request: Request) -> CatalogStore:
+    store: CatalogStore = request.app.state.store
+    return store
+
+
+def _cache(request: Request) -> ZonedCache:
+    cache: ZonedCache = request.app.state.cache
+    return cache
+
+
+Store = Annotated[CatalogStore, Depends(_store)]
+Cache = Annotated[ZonedCache, Depends(_cache)]
+TitleId = Annotated[str, Query(pattern=ID)]
+
+
+@router.put("/titles/{title_id}", tags=["titles"], summary="Create or replace a title")
+async def put_title(title_id: str, title: Title, store: Store, cache: Cache) -> TitleView:
+    await store.put_title(title_id, title.name, title.genres, title.year, title.duration_s)
+    await cache.invalidate(f"title:{title_id}")  # write-invalidate: the next read reloads
+    return TitleView(title_id=title_id, **title.model_dump())
+
+
+@router.get("/titles/{title_id}", tags=["titles"], summary="A title, read through the cache")
+async def get_title(title_id: str, store: Store, cache: Cache) -> TitleView:
+    async def load() -> bytes | None:
+        found = await store.title(title_id)
+        return orjson.dumps(found) if found else None
+
+    raw = await cache.get_or_load(f"title:{title_id}", load)
+    if raw is None:
+        raise NotFound(f"no title {title_id}", param="title_id")
+    return TitleView.model_validate_json(raw)
+
+
+@router.post("/profiles/{profile_id}/history", tags=["history"], summary="Record a play")
+async def record_play(profile_id: str, watched: Watched, store: Store) -> HistoryEntry:
+    at = watched.watched_at or datetime.now(UTC)
+    await store.append_history(profile_id, at, watched.title_id, watched.position_s)
+    return HistoryEntry(title_id=watched.title_id, position_s=watched.position_s, watched_at=at)
+
+
+@router.get("/profiles/{profile_id}/history", tags=["history"], summary="Newest plays first")
+async def history(
+    profile_id: str, store: Store, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> list[HistoryEntry]:
+    rows = await store.history(profile_id, limit)
+    return [HistoryEntry(**row) for row in rows]
