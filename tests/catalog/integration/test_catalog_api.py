@@ -76,3 +76,62 @@ def test_history_is_newest_first_and_bounded(catalog: httpx.Client) -> None:
 def test_bad_input_is_a_4xx(catalog: httpx.Client, method: str, path: str, body: object) -> None:
     response = catalog.request(method.upper(), path, json=body)
     assert 400 <= response.status_code < 500, response.text
+
+
+def test_play_steers_to_the_isp_appliance_and_around_a_dead_one(catalog: httpx.Client) -> None:
+    body = {"name": "Popular", "genres": ["drama"], "year": 2020, "duration_s": 5400}
+    assert catalog.put("/v1/titles/t0", json=body).status_code == 200
+    params: dict[str, str | int | float] = {
+        "isp": "telco-eu-1",
+        "region": "eu",
+        "codecs": "h264,hevc",
+        "max_height": 1080,
+        "bandwidth_kbps": 6000,
+    }
+    played = catalog.get("/v1/titles/t0/play", params=params).json()
+    assert {r["codec"] for r in played["manifest"]} == {"hevc"}
+    assert max(r["height"] for r in played["manifest"]) == 1080
+    assert played["sources"][0].startswith("http://oca-telco-eu-1-")
+    assert played["sources"][-1] == "http://origin.catalog.local/t0"
+    try:
+        for n in (1, 2):
+            assert (
+                catalog.put(
+                    f"/v1/appliances/oca-telco-eu-1-{n}/health", json={"healthy": False}
+                ).status_code
+                == 200
+            )
+        around = catalog.get("/v1/titles/t0/play", params=params).json()["sources"]
+        assert not any("oca-telco-eu-1" in url for url in around)
+        assert around[0].startswith("http://ixp-eu"), "peering next"
+    finally:
+        for n in (1, 2):
+            catalog.put(f"/v1/appliances/oca-telco-eu-1-{n}/health", json={"healthy": True})
+
+
+@pytest.mark.parametrize(
+    ("title", "overrides", "status"),
+    [
+        ("t-missing", {}, 404),
+        ("t0", {"codecs": "vp9"}, 400),
+        ("t0", {"bandwidth_kbps": -1}, 400),
+        ("t0", {"bandwidth_kbps": "nan"}, 400),
+        ("t0", {"max_height": 5}, 400),
+    ],
+)
+def test_bad_play_requests_are_4xx(
+    catalog: httpx.Client, title: str, overrides: dict[str, str | int], status: int
+) -> None:
+    catalog.put(
+        "/v1/titles/t0", json={"name": "Popular", "genres": [], "year": 2020, "duration_s": 5400}
+    )
+    params: dict[str, str | int | float] = {
+        "isp": "telco-eu-1",
+        "region": "eu",
+        "codecs": "h264",
+        "max_height": 1080,
+        "bandwidth_kbps": 6000,
+        **overrides,
+    }
+    assert catalog.get(f"/v1/titles/{title}/play", params=params).status_code == status
+    assert catalog.put("/v1/appliances/nope/health", json={"healthy": False}).status_code == 404

@@ -1,5 +1,6 @@
 """Titles through the zoned cache, and viewing history as wide rows on Cassandra."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -7,8 +8,11 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from catalog.domain.ladder import DeviceProfile, ladder, manifest
+from catalog.domain.steering import Appliance, Client, rank_sources
 from catalog.evcache import ZonedCache
 from catalog.store import CatalogStore
+from catalog.topology import ORIGIN_URL
 from stackkit.errors import NotFound
 
 router = APIRouter(prefix="/v1")
@@ -87,3 +91,65 @@ async def history(
 ) -> list[HistoryEntry]:
     rows = await store.history(profile_id, limit)
     return [HistoryEntry(**row) for row in rows]
+
+
+# -- playback: manifest and steering -----------------------------------------------------------
+
+
+class Rung(BaseModel):
+    id: str
+    codec: str
+    width: int
+    height: int
+    bitrate_kbps: int
+
+
+class Playback(BaseModel):
+    title_id: str
+    manifest: list[Rung]
+    sources: list[str]
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    healthy: bool
+
+
+@router.get("/titles/{title_id}/play", tags=["playback"], summary="Rungs to play and where from")
+async def play(
+    title_id: str,
+    request: Request,
+    store: Store,
+    cache: Cache,
+    isp: Annotated[str, Query(min_length=1, max_length=64)],
+    region: Annotated[str, Query(min_length=1, max_length=32)],
+    codecs: Annotated[str, Query(description="comma separated, e.g. h264,hevc")],
+    max_height: Annotated[int, Query()],
+    bandwidth_kbps: Annotated[float, Query()],
+) -> Playback:
+    await get_title(title_id, store, cache)  # 404 for an unknown title
+    device = DeviceProfile.parse([c.strip() for c in codecs.split(",") if c.strip()], max_height)
+    rungs = manifest(ladder(), device, bandwidth_kbps)
+    fleet: dict[str, Appliance] = request.app.state.topology
+    sources = rank_sources(Client(isp, region), title_id, list(fleet.values()), ORIGIN_URL)
+    return Playback(
+        title_id=title_id,
+        manifest=[
+            Rung(
+                id=r.id, codec=r.codec, width=r.width, height=r.height, bitrate_kbps=r.bitrate_kbps
+            )
+            for r in rungs
+        ],
+        sources=[f"{base}/{title_id}" for base in sources],
+    )
+
+
+@router.put(
+    "/appliances/{appliance_id}/health", tags=["playback"], summary="Mark an appliance up or down"
+)
+async def set_health(appliance_id: str, health: Health, request: Request) -> dict[str, object]:
+    fleet: dict[str, Appliance] = request.app.state.topology
+    if appliance_id not in fleet:
+        raise NotFound(f"no appliance {appliance_id}", param="appliance_id")
+    fleet[appliance_id] = replace(fleet[appliance_id], healthy=health.healthy)
+    return {"id": appliance_id, "healthy": health.healthy}

@@ -8,6 +8,7 @@ from catalog.evcache import Zone, ZonedCache
 from catalog.events import TOPICS
 from catalog.settings import CatalogSettings
 from catalog.store import CatalogStore
+from catalog.topology import default_topology
 from stackkit.connections import open_backends
 from stackkit.service import ReadinessCheck, create_service_app
 
@@ -28,6 +29,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         )
         stack.push_async_callback(zone_b.aclose)
         app.state.store = store
+        app.state.topology = default_topology()
         app.state.cache = ZonedCache(
             [Zone("a", app.state.redis), Zone("b", zone_b)],
             ttl_s=settings.cache_ttl_s,
