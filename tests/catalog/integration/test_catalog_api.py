@@ -1,6 +1,7 @@
 """The catalog through the edge: titles read through the zoned cache from the CQL server,
 viewing history as newest-first bounded wide rows."""
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -8,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from devstack.processes import wait_until
 from devstack.stack import NativeStack
+from stackkit.kafka import EventProducer
 
 pytestmark = pytest.mark.e2e
 
@@ -135,3 +138,51 @@ def test_bad_play_requests_are_4xx(
     }
     assert catalog.get(f"/v1/titles/{title}/play", params=params).status_code == status
     assert catalog.put("/v1/appliances/nope/health", json={"healthy": False}).status_code == 404
+
+
+def test_plays_flow_through_kafka_into_history_popularity_and_rows(
+    native_stack: NativeStack, catalog: httpx.Client
+) -> None:
+    profile = f"p-{uuid.uuid4().hex[:8]}"
+    region = f"r{uuid.uuid4().hex[:6]}"
+    for title in ("t-play-a", "t-play-b"):
+        catalog.put(
+            f"/v1/titles/{title}",
+            json={"name": title, "genres": ["drama"], "year": 2020, "duration_s": 600},
+        )
+
+    async def poison() -> None:
+        producer = await EventProducer.start(
+            native_stack.servers.kafka.bootstrap_servers, timeout_s=10
+        )
+        try:
+            await producer.publish_raw("catalog.plays", b"not an envelope", profile.encode(), [])
+        finally:
+            await producer.stop()
+
+    asyncio.run(poison())
+    start = datetime(2026, 2, 1, tzinfo=UTC)
+    for n, title in enumerate(["t-play-a", "t-play-b", "t-play-b"]):
+        play = {
+            "profile_id": profile,
+            "title_id": title,
+            "kind": "start",
+            "position_s": 0,
+            "region": region,
+            "at": (start + timedelta(minutes=n)).isoformat(),
+        }
+        assert catalog.post("/v1/plays", json=play).status_code == 202
+
+    wait_until(
+        lambda: len(catalog.get(f"/v1/profiles/{profile}/history").json()) == 3,
+        timeout_s=30,
+        what="the plays in the history (past the poison record)",
+    )
+    rows = catalog.get(f"/v1/profiles/{profile}/rows", params={"region": region}).json()
+    assert rows["personalized"]
+    by_name = {row["name"]: row["titles"] for row in rows["rows"]}
+    assert by_name["Continue watching"] == ["t-play-b", "t-play-a"]
+    assert by_name[f"Trending in {region}"] == ["t-play-b", "t-play-a"]
+    assert (
+        catalog.post("/v1/plays", json={"profile_id": profile, "kind": "pause"}).status_code == 400
+    )

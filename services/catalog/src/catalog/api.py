@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from catalog.domain.ladder import DeviceProfile, ladder, manifest
 from catalog.domain.steering import Appliance, Client, rank_sources
 from catalog.evcache import ZonedCache
+from catalog.events import PLAYS
+from catalog.plays import Play, as_event, trending
+from catalog.rows import build_rows
 from catalog.store import CatalogStore
 from catalog.topology import ORIGIN_URL
 from stackkit.errors import NotFound
@@ -153,3 +156,48 @@ async def set_health(appliance_id: str, health: Health, request: Request) -> dic
         raise NotFound(f"no appliance {appliance_id}", param="appliance_id")
     fleet[appliance_id] = replace(fleet[appliance_id], healthy=health.healthy)
     return {"id": appliance_id, "healthy": health.healthy}
+
+
+# -- plays and rows ----------------------------------------------------------------------------
+
+
+class RowsView(BaseModel):
+    profile_id: str
+    personalized: bool
+    rows: list[dict[str, object]]
+
+
+@router.post(
+    "/plays", tags=["plays"], status_code=202, summary="A playback start, progress or stop"
+)
+async def report_play(play: Play, request: Request) -> dict[str, str]:
+    event = as_event(play)
+    await request.app.state.events.publish(PLAYS.name, event)
+    return {"event_id": event.id}
+
+
+@router.get("/profiles/{profile_id}/rows", tags=["plays"], summary="The home page rows")
+async def home_rows(
+    profile_id: str,
+    request: Request,
+    store: Store,
+    cache: Cache,
+    region: Annotated[str, Query(min_length=1, max_length=32)],
+) -> RowsView:
+    popular = await trending(request.app.state.redis, region, 50)
+
+    async def recent_titles() -> list[str]:
+        return [entry["title_id"] for entry in await store.history(profile_id, 50)]
+
+    async def genres_of(title_id: str) -> set[str]:
+        try:
+            return set((await get_title(title_id, store, cache)).genres)
+        except NotFound:
+            return set()
+
+    personalized, rows = await build_rows(region, popular, recent_titles, genres_of)
+    return RowsView(
+        profile_id=profile_id,
+        personalized=personalized,
+        rows=[{"name": row.name, "titles": row.titles} for row in rows],
+    )

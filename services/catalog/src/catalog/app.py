@@ -5,11 +5,14 @@ from fastapi import FastAPI
 
 from catalog.api import router
 from catalog.evcache import Zone, ZonedCache
-from catalog.events import TOPICS
+from catalog.events import PLAYS, TOPICS
+from catalog.plays import PLAYS_GROUP, PlayConsumer
 from catalog.settings import CatalogSettings
 from catalog.store import CatalogStore
 from catalog.topology import default_topology
 from stackkit.connections import open_backends
+from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
+from stackkit.inbox import RedisInbox
 from stackkit.service import ReadinessCheck, create_service_app
 
 
@@ -35,7 +38,22 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             ttl_s=settings.cache_ttl_s,
             registry=app.state.metrics.registry,
         )
-        return {**checks, "cassandra": store.check}
+        consumer = EventConsumer(
+            ConsumerConfig(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                group_id=PLAYS_GROUP,
+                topics=(PLAYS.name,),
+                startup_timeout_s=settings.startup_timeout_s,
+            ),
+            PlayConsumer(store, app.state.redis),
+            RedisInbox(app.state.redis),
+            dead_letters=app.state.events,
+        )
+        return {
+            **checks,
+            "cassandra": store.check,
+            "plays_consumer": run_in_background(stack, consumer),
+        }
 
     app = create_service_app(
         name="catalog",
