@@ -30,6 +30,7 @@ from stackkit.kafka import (
 from stackkit.logs import get_logger
 from stackkit.retrying import retry_until_available
 from stackkit.service import ReadinessCheck
+from stackkit.settings import KafkaSettings
 
 TxT = TypeVar("TxT")
 Handler = Callable[[Event, TxT], Awaitable[None]]
@@ -176,3 +177,24 @@ def run_in_background(stack: AsyncExitStack, consumer: "EventConsumer[Any]") -> 
             raise RuntimeError("consumer not connected yet")
 
     return check
+
+
+def consume(
+    stack: AsyncExitStack,
+    *,
+    settings: KafkaSettings,
+    startup_timeout_s: float,
+    group_id: str,
+    topics: tuple[str, ...],
+    handler: Handler[TxT],
+    inbox: Inbox[TxT],
+    dead_letters: EventProducer,
+) -> ReadinessCheck:
+    """The one way a service consumes: a consumer on the app's lifespan, and its readiness."""
+    config = ConsumerConfig(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group_id,
+        topics=topics,
+        startup_timeout_s=startup_timeout_s,
+    )
+    return run_in_background(stack, EventConsumer(config, handler, inbox, dead_letters))

@@ -11,7 +11,7 @@ from catalog.settings import CatalogSettings
 from catalog.store import CatalogStore
 from catalog.topology import default_topology
 from stackkit.connections import open_backends
-from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
+from stackkit.consumer import consume
 from stackkit.inbox import RedisInbox
 from stackkit.service import ReadinessCheck, create_service_app
 
@@ -38,22 +38,17 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             ttl_s=settings.cache_ttl_s,
             registry=app.state.metrics.registry,
         )
-        consumer = EventConsumer(
-            ConsumerConfig(
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                group_id=PLAYS_GROUP,
-                topics=(PLAYS.name,),
-                startup_timeout_s=settings.startup_timeout_s,
-            ),
-            PlayConsumer(store, app.state.redis),
-            RedisInbox(app.state.redis),
+        plays_consumer = consume(
+            stack,
+            settings=settings,
+            startup_timeout_s=settings.startup_timeout_s,
+            group_id=PLAYS_GROUP,
+            topics=(PLAYS.name,),
+            handler=PlayConsumer(store, app.state.redis),
+            inbox=RedisInbox(app.state.redis),
             dead_letters=app.state.events,
         )
-        return {
-            **checks,
-            "cassandra": store.check,
-            "plays_consumer": run_in_background(stack, consumer),
-        }
+        return {**checks, "cassandra": store.check, "plays_consumer": plays_consumer}
 
     app = create_service_app(
         name="catalog",

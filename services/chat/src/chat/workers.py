@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from chat.events import MESSAGES, TOPICS
 from chat.settings import ChatSettings
 from stackkit.connections import open_backends
-from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
+from stackkit.consumer import consume
 from stackkit.events import Event
 from stackkit.inbox import PostgresInbox, PostgresTx
 from stackkit.logs import get_logger
@@ -29,14 +29,16 @@ def create_fanout_app(settings: ChatSettings | None = None) -> FastAPI:
         checks = await open_backends(app, stack, settings, topics=TOPICS)
         inbox = PostgresInbox(app.state.db)
         await inbox.create_table()
-        config = ConsumerConfig(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+        checks["consumer"] = consume(
+            stack,
+            settings=settings,
+            startup_timeout_s=settings.startup_timeout_s,
             group_id=FANOUT_GROUP,
             topics=(MESSAGES.name,),
-            startup_timeout_s=settings.startup_timeout_s,
+            handler=fan_out,
+            inbox=inbox,
+            dead_letters=app.state.events,
         )
-        consumer = EventConsumer(config, fan_out, inbox, dead_letters=app.state.events)
-        checks["consumer"] = run_in_background(stack, consumer)
         return checks
 
     return create_service_app(

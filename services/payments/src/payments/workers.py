@@ -11,7 +11,7 @@ from payments.settings import PaymentsSettings
 from payments.webhooks import WEBHOOK_GROUP, plan_deliveries, send_due
 from payments.wiring import open_payments
 from stackkit.connections import open_backends
-from stackkit.consumer import ConsumerConfig, EventConsumer, run_in_background
+from stackkit.consumer import consume
 from stackkit.inbox import PostgresInbox
 from stackkit.logs import get_logger
 from stackkit.outbox import relay
@@ -29,18 +29,16 @@ def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
         payments = await open_payments(stack, settings, app.state.db)
         inbox = PostgresInbox(app.state.db)
         await inbox.create_table()
-        consumer = EventConsumer(
-            ConsumerConfig(
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                group_id=WEBHOOK_GROUP,
-                topics=(PAYMENT_EVENTS.name,),
-                startup_timeout_s=settings.startup_timeout_s,
-            ),
-            plan_deliveries,
-            inbox,
+        checks["webhook_consumer"] = consume(
+            stack,
+            settings=settings,
+            startup_timeout_s=settings.startup_timeout_s,
+            group_id=WEBHOOK_GROUP,
+            topics=(PAYMENT_EVENTS.name,),
+            handler=plan_deliveries,
+            inbox=inbox,
             dead_letters=app.state.events,
         )
-        checks["webhook_consumer"] = run_in_background(stack, consumer)
         http = httpx.AsyncClient()
         stack.push_async_callback(http.aclose)
         interval = settings.worker_interval_s
