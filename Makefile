@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 COMPOSE ?= docker compose
 
-.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-cql bench-dispatch bench-payments clean
+.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-cql bench-dispatch bench-payments clean
 
 help: ## list the targets
 	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ logs: ## docker compose: follow the logs
 
 bench-cql: sync ## benchmark the CQL development server through cassandra-driver
 	@$(UV) run --frozen python -m loadtests.cql_bench
+
+bench-catalog: sync ## title reads through the zoned cache under Zipf(1), beside raw Redis GET
+	@$(UV) run --frozen python -m loadtests.catalog_bench
 
 bench-dispatch: sync ## location ingest and nearby queries on 100,000 drivers, beside GEOADD/GEOSEARCH
 	@$(UV) run --frozen python -m loadtests.dispatch_bench

@@ -23,6 +23,7 @@ from cassandra.cluster import (
     ResponseFuture,
     Session,
 )
+from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.policies import RoundRobinPolicy
 
 from stackkit.retrying import retry_until_available
@@ -120,6 +121,15 @@ class CatalogStore:
             self._session.execute_async(
                 self._put_title, (title_id, name, set(genres), year, duration_s)
             )
+        )
+
+    async def put_titles(self, rows: list[tuple[str, str, list[str], int, int]]) -> None:
+        """Many titles at once (seeding, benchmarks): the driver runs 64 writes at a time."""
+        args = [
+            (tid, name, set(genres), year, duration) for tid, name, genres, year, duration in rows
+        ]
+        await asyncio.to_thread(
+            execute_concurrent_with_args, self._session, self._put_title, args, concurrency=64
         )
 
     async def title(self, title_id: str) -> dict[str, Any] | None:
