@@ -94,9 +94,6 @@ class Row:
     cells: dict[str, Cell] = field(default_factory=dict)
     deleted_at: int | None = None
 
-    def live_cells(self, now: float) -> dict[str, Cell]:
-        return {name: cell for name, cell in self.cells.items() if cell.live(now)}
-
     def is_live(self, now: float) -> bool:
         if self.marker is not None and self.marker.live(now):
             return True
@@ -137,15 +134,6 @@ class Partition:
         self.deleted_at = max(self.deleted_at or timestamp, timestamp)
         for row in self.rows.values():
             row.shadow(timestamp)
-
-    def compact(self, now: float) -> None:
-        """Forget rows nothing can see any more (no live data, no tombstone to honour)."""
-        dead = [k for k, r in self.rows.items() if not r.is_live(now) and r.deleted_at is None
-                and not r.cells]  # fmt: skip
-        for clustering in dead:
-            del self.rows[clustering]
-        if dead:
-            self.order = [entry for entry in self.order if entry[1] in self.rows]
 
 
 @dataclass

@@ -256,10 +256,3 @@ def coerce_literal(cql_type: CqlType, kind: str, value: Any) -> Any:
             return value
         raise InvalidRequest(f"invalid {kind} constant ({value}) for an inet column")
     raise InvalidRequest(f"literals of type {cql_type} are not supported")
-
-
-def parse_type(text: str) -> CqlType:
-    """A CQL type as written in DDL, e.g. ``frozen<map<text, int>>``."""
-    from devstack.cql.parser import Parser
-
-    return Parser(text).parse_type_only()
