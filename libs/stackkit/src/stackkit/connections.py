@@ -29,6 +29,11 @@ async def open_postgres(
     return pool, check
 
 
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text: clients answer bytes, or str when they decode responses."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 async def open_redis(
     stack: AsyncExitStack, url: str, *, timeout_s: float
 ) -> tuple["aioredis.Redis", ReadinessCheck]:

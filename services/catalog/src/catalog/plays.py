@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.store import CatalogStore
+from stackkit.connections import as_text
 from stackkit.events import Event
 
 PLAYS_GROUP = "catalog-history"
@@ -54,4 +55,4 @@ class PlayConsumer:
 
 async def trending(redis: "aioredis.Redis", region: str, limit: int = 10) -> list[str]:
     titles = await redis.zrevrange(f"{POPULAR_KEY}{region}", 0, limit - 1)
-    return [t.decode() if isinstance(t, bytes) else str(t) for t in titles]
+    return [as_text(title) for title in titles if isinstance(title, bytes | str)]

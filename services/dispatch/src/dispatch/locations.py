@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from dispatch.domain.geo import Point
 from dispatch.domain.search import Candidate, Nearby, cell_of, ring_search
+from stackkit.connections import as_text
 
 DRIVER_KEY = "dispatch:driver:"
 CELL_KEY = "dispatch:cell:"
@@ -126,8 +127,3 @@ class LocationIndex:
             except StopIteration as done:
                 result: list[Nearby] = done.value
                 return result
-
-
-def as_text(value: bytes | str) -> str:
-    """Redis answers bytes (or str when decoding is on)."""
-    return value.decode() if isinstance(value, bytes) else value

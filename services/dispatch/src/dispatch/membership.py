@@ -10,7 +10,7 @@ import time
 import redis.asyncio as aioredis
 
 from dispatch.domain.ownership import HashRing
-from dispatch.locations import as_text
+from stackkit.connections import as_text
 
 WORKERS_KEY = "dispatch:workers"
 ADDRESSES_KEY = "dispatch:worker_urls"
