@@ -186,3 +186,54 @@ def test_plays_flow_through_kafka_into_history_popularity_and_rows(
     assert (
         catalog.post("/v1/plays", json={"profile_id": profile, "kind": "pause"}).status_code == 400
     )
+
+
+def test_the_seeded_catalogue_and_forecast_are_there_from_the_start(catalog: httpx.Client) -> None:
+    last = catalog.get("/v1/titles/t4999")
+    assert last.status_code == 200 and last.json()["genres"], "5,000 titles seeded at start"
+    rows = catalog.get("/v1/profiles/p-new/rows", params={"region": "eu"}).json()
+    assert not any(row["name"] == "Continue watching" for row in rows["rows"])
+    trending = next(row["titles"] for row in rows["rows"] if row["name"] == "Trending in eu")
+    assert trending[0] == "t0" and len(trending) == 10, "topped up from the seed forecast"
+
+
+def test_the_fill_planner_moves_a_title_people_play_into_their_isp(catalog: httpx.Client) -> None:
+    rare, isp = "t4998", "telco-eu-2"
+    params: dict[str, str | int | float] = {
+        "isp": isp, "region": "eu", "codecs": "h264", "max_height": 720, "bandwidth_kbps": 3000,
+    }  # fmt: skip
+    before = catalog.get(f"/v1/titles/{rare}/play", params=params).json()["sources"]
+    assert before == [f"http://origin.catalog.local/{rare}"], "the tail starts at the origin only"
+    profile = f"p-{uuid.uuid4().hex[:8]}"
+    for minute in range(3):
+        play = {
+            "profile_id": profile, "title_id": rare, "kind": "start", "position_s": 0,
+            "region": "eu", "isp": isp, "at": f"2026-03-01T10:0{minute}:00Z",
+        }  # fmt: skip
+        assert catalog.post("/v1/plays", json=play).status_code == 202
+    wait_until(
+        lambda: len(catalog.get(f"/v1/profiles/{profile}/history").json()) == 3,
+        timeout_s=30,
+        what="the plays consumed",
+    )
+
+    plan = catalog.post("/v1/fill").json()
+    assert plan["in_isp_share_by_isp"][isp] == 1.0
+    assert plan["plays_counted"] >= 3
+    for appliance in plan["appliances"]:
+        assert appliance["holds"] <= appliance["capacity_files"]
+    moved = {a["id"]: a for a in plan["appliances"] if a["added"]}
+    assert {f"oca-{isp}-1", f"oca-{isp}-2", "ixp-eu"} <= set(moved)
+    assert all(a["added"] == a["evicted"] for a in moved.values()), "full: one in, one out"
+    after = catalog.get(f"/v1/titles/{rare}/play", params=params).json()["sources"]
+    assert after[0].startswith(f"http://oca-{isp}-") and after[-1].startswith("http://origin")
+
+    again = catalog.post("/v1/fill").json()
+    assert again["added"] == again["evicted"] == 0, "the same popularity plans no churn"
+    assert again["runs"] == plan["runs"] + 1
+    assert catalog.get("/v1/fill").json()["runs"] == again["runs"]
+    metrics = catalog.get("/metrics").text
+    assert (
+        "catalog_fill_in_isp_share" in metrics
+        and 'catalog_fill_files_moved_total{change="added"}' in metrics
+    )

@@ -1,14 +1,17 @@
 """Encoding ladders, Open Connect steering (property tests) and the fill planner."""
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from catalog.domain.fill import isp_hit_share, plan_fill
+from catalog.domain.fill import blend_popularity, isp_hit_share, plan_fill, plan_fleet
 from catalog.domain.ladder import DeviceProfile, ladder, manifest
 from catalog.domain.steering import Appliance, Client, rank_sources
+from catalog.seed import GENRES, prior_popularity, seed_titles
+from catalog.topology import default_topology
 from stackkit.errors import Invalid
 
 # -- ladder and manifest -----------------------------------------------------------------------
@@ -133,12 +136,77 @@ def test_fill_does_not_churn_on_near_ties() -> None:
 
 def test_the_isp_hit_share_counts_plays_served_inside_the_isp() -> None:
     inside = Appliance("a1", "isp", "isp-a", "eu", "http://a1", capacity_files=1)
+    down = Appliance(
+        "a2", "isp", "isp-c", "eu", "http://a2", healthy=False, files=frozenset({"t1"})
+    )
     plans = {"a1": plan_fill(inside, {"t1": 10.0, "t2": 1.0})}
-    plays = [
-        ("isp-a", "eu", "t1"),
-        ("isp-a", "eu", "t2"),
-        ("isp-b", "eu", "t1"),
-        ("isp-a", "eu", "t1"),
+    plays = [("isp-a", "t1", 2.0), ("isp-a", "t2", 1.0), ("isp-b", "t1", 1.0), ("isp-c", "t1", 4.0)]
+    overall, per_isp = isp_hit_share(plays, [inside, down], plans)
+    assert overall == 2 / 8
+    assert per_isp == {"isp-a": 2 / 3, "isp-b": 0.0, "isp-c": 0.0}
+    assert isp_hit_share([], [inside], plans) == (0.0, {})
+
+
+def test_blending_starts_from_the_prior_and_follows_live_plays() -> None:
+    prior = {"t1": 3.0, "t2": 1.0}
+    assert blend_popularity(prior, {}, pseudo_plays=100) == {"t1": 0.75, "t2": 0.25}
+    live = {"t9": 100.0}
+    blended = blend_popularity(prior, live, pseudo_plays=100)
+    assert blended == pytest.approx({"t1": 0.375, "t2": 0.125, "t9": 0.5})
+    flooded = blend_popularity(prior, {"t9": 1_000_000.0}, pseudo_plays=100)
+    assert max(flooded, key=flooded.__getitem__) == "t9" and flooded["t9"] > 0.99
+    assert blend_popularity({}, {}, pseudo_plays=100) == {}
+
+
+@given(
+    st.dictionaries(st.sampled_from([f"t{i}" for i in range(40)]), st.floats(0, 1e6), max_size=40),
+    st.dictionaries(st.sampled_from([f"t{i}" for i in range(40)]), st.floats(0, 1e6), max_size=40),
+    st.integers(1, 20),
+)
+def test_a_plan_fits_and_replanning_the_same_forecast_changes_nothing(
+    prior: dict[str, float], live: dict[str, float], capacity: int
+) -> None:
+    predicted = blend_popularity(prior, live, pseudo_plays=50)
+    assert sum(predicted.values()) == pytest.approx(1.0) or not predicted
+    fleet = [
+        Appliance("a1", "isp", "isp-a", "eu", "http://a1", capacity_files=capacity),
+        Appliance("x1", "ixp", None, "eu", "http://x1", capacity_files=capacity * 2),
+        Appliance("u1", "isp", "isp-u", "us", "http://u1", files=frozenset({"t1"})),
     ]
-    assert isp_hit_share(plays, [inside], plans) == 0.5
-    assert isp_hit_share([], [inside], plans) == 0.0
+    plans = plan_fleet(fleet, {"eu": predicted})
+    for appliance in fleet:
+        plan = plans[appliance.id]
+        assert len(plan.contents) <= appliance.capacity_files
+        assert plan.keep | plan.evict == appliance.files
+        settled = replace(appliance, files=plan.contents)
+        again = plan_fill(settled, predicted) if appliance.region == "eu" else plan
+        assert again.add == frozenset() and again.evict == frozenset()
+    assert plans["u1"].contents == {"t1"}  # no forecast for its region: it keeps what it holds
+
+
+# -- seed data ---------------------------------------------------------------------------------
+
+
+def test_the_seed_is_deterministic_and_looks_like_a_catalogue() -> None:
+    titles = seed_titles(2000)
+    assert titles == seed_titles(2000)
+    assert [t.title_id for t in titles[:3]] == ["t0", "t1", "t2"]
+    assert all(1 <= len(t.genres) <= 3 and set(t.genres) <= set(GENRES) for t in titles)
+    assert all(20 * 60 <= t.duration_s <= 180 * 60 and 1960 <= t.year <= 2026 for t in titles)
+    assert len({t.name for t in titles}) > 200
+
+
+def test_regional_forecasts_rotate_the_ranking_and_cover_the_catalogue() -> None:
+    eu, us = prior_popularity("eu", 100), prior_popularity("us", 100)
+    assert max(eu, key=eu.__getitem__) == "t0" and max(us, key=us.__getitem__) == "t7"
+    assert set(eu) == set(us) == {f"t{i}" for i in range(100)}
+    assert prior_popularity("mars", 100) == {} and prior_popularity("eu", 0) == {}
+
+
+def test_the_default_topology_is_filled_to_capacity_from_the_forecast() -> None:
+    fleet = default_topology(1000)
+    assert len(fleet) == 15
+    for appliance in fleet.values():
+        assert len(appliance.files) == appliance.capacity_files
+    assert "t0" in fleet["oca-telco-eu-1-1"].files and "t7" in fleet["oca-cable-us-1-1"].files
+    assert "t999" not in fleet["oca-telco-eu-1-1"].files

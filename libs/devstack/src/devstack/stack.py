@@ -71,6 +71,9 @@ class NativeStack:
             env[f"{prefix}CASSANDRA_KEYSPACE"] = "catalog"
             env[f"{prefix}REDIS_ZONE_B_URL"] = self.servers.redis_b.url
             env[f"{prefix}CACHE_TTL_S"] = "3600"
+            env[f"{prefix}SEED_TITLES"] = "5000"
+            env[f"{prefix}FILL_INTERVAL_S"] = "60"
+            env[f"{prefix}FILL_PSEUDO_PLAYS"] = "1000"
         if spec.name == "edge":
             env[f"{prefix}POP_NAME"] = "pop-1"
             env[f"{prefix}REGION"] = "local"

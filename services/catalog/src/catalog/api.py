@@ -12,6 +12,7 @@ from catalog.domain.ladder import DeviceProfile, ladder, manifest
 from catalog.domain.steering import Appliance, Client, rank_sources
 from catalog.evcache import ZonedCache
 from catalog.events import PLAYS
+from catalog.filling import FillPlanner, FillReport
 from catalog.plays import Play, as_event, trending
 from catalog.rows import build_rows
 from catalog.store import CatalogStore
@@ -158,6 +159,71 @@ async def set_health(appliance_id: str, health: Health, request: Request) -> dic
     return {"id": appliance_id, "healthy": health.healthy}
 
 
+class ApplianceFill(BaseModel):
+    id: str
+    kind: str
+    isp: str | None
+    region: str
+    healthy: bool
+    capacity_files: int
+    holds: int
+    added: int
+    evicted: int
+
+
+class FillView(BaseModel):
+    runs: int
+    planned_at: datetime | None
+    plays_counted: float = Field(description="playback starts with an ISP counted so far")
+    in_isp_share: float = Field(description="share of them an appliance in the client's ISP serves")
+    in_isp_share_by_isp: dict[str, float]
+    added: int = Field(description="files added across the fleet by the last plan")
+    evicted: int = Field(description="files evicted across the fleet by the last plan")
+    appliances: list[ApplianceFill]
+
+
+def _fill_view(report: FillReport, fleet: dict[str, Appliance]) -> FillView:
+    appliances = []
+    for appliance in fleet.values():
+        plan = report.plans.get(appliance.id)
+        appliances.append(
+            ApplianceFill(
+                id=appliance.id,
+                kind=appliance.kind,
+                isp=appliance.isp,
+                region=appliance.region,
+                healthy=appliance.healthy,
+                capacity_files=appliance.capacity_files,
+                holds=len(appliance.files),
+                added=len(plan.add) if plan else 0,
+                evicted=len(plan.evict) if plan else 0,
+            )
+        )
+    planned_at = datetime.fromtimestamp(report.planned_at, UTC) if report.planned_at else None
+    return FillView(
+        runs=report.runs,
+        planned_at=planned_at,
+        plays_counted=report.plays_counted,
+        in_isp_share=report.in_isp_share,
+        in_isp_share_by_isp=report.in_isp_share_by_isp,
+        added=report.added,
+        evicted=report.evicted,
+        appliances=appliances,
+    )
+
+
+@router.get("/fill", tags=["playback"], summary="The last fill plan and the in-ISP share")
+async def fill_report(request: Request) -> FillView:
+    planner: FillPlanner = request.app.state.fill
+    return _fill_view(planner.report, request.app.state.topology)
+
+
+@router.post("/fill", tags=["playback"], summary="Run the fill planner now")
+async def run_fill(request: Request) -> FillView:
+    planner: FillPlanner = request.app.state.fill
+    return _fill_view(await planner.run(), request.app.state.topology)
+
+
 # -- plays and rows ----------------------------------------------------------------------------
 
 
@@ -184,7 +250,10 @@ async def home_rows(
     cache: Cache,
     region: Annotated[str, Query(min_length=1, max_length=32)],
 ) -> RowsView:
-    popular = await trending(request.app.state.redis, region, 50)
+    live = await trending(request.app.state.redis, region, 50)
+    # a region with few plays yet is topped up from the seed forecast
+    forecast = request.app.state.forecast_head.get(region, [])
+    popular = list(dict.fromkeys([*live, *forecast]))[:50]
 
     async def recent_titles() -> list[str]:
         return [entry["title_id"] for entry in await store.history(profile_id, 50)]

@@ -6,13 +6,16 @@ from fastapi import FastAPI
 from catalog.api import router
 from catalog.evcache import Zone, ZonedCache
 from catalog.events import PLAYS, TOPICS
+from catalog.filling import FillPlanner
 from catalog.plays import PLAYS_GROUP, PlayConsumer
+from catalog.seed import seed_store
 from catalog.settings import CatalogSettings
 from catalog.store import CatalogStore
-from catalog.topology import default_topology
+from catalog.topology import default_topology, forecast_head
 from stackkit.connections import open_backends
 from stackkit.consumer import consume
 from stackkit.inbox import RedisInbox
+from stackkit.periodic import run_every
 from stackkit.service import ReadinessCheck, create_service_app
 
 
@@ -32,7 +35,17 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         )
         stack.push_async_callback(zone_b.aclose)
         app.state.store = store
-        app.state.topology = default_topology()
+        await seed_store(store, settings.seed_titles)
+        app.state.topology = default_topology(settings.seed_titles)
+        app.state.forecast_head = forecast_head(settings.seed_titles, 50)
+        app.state.fill = FillPlanner(
+            app.state.redis,
+            app.state.topology,
+            settings.seed_titles,
+            settings.fill_pseudo_plays,
+            app.state.metrics.registry,
+        )
+        run_every(stack, settings.fill_interval_s, app.state.fill.run, "fill-planner")
         app.state.cache = ZonedCache(
             [Zone("a", app.state.redis), Zone("b", zone_b)],
             ttl_s=settings.cache_ttl_s,

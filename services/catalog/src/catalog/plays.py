@@ -1,5 +1,6 @@
 """Playback events: published to Kafka ``catalog.plays`` keyed by profile, consumed into the
-viewing history (Cassandra) and per-region popularity (Redis), and turned into rows.
+viewing history (Cassandra) and per-region and per-ISP popularity (Redis), which the fill
+planner and the rows read.
 
 The consumer dedupes on the event id in Redis (``RedisInbox``): the history write is an
 idempotent upsert, and a popularity increment can repeat only if the process dies between it
@@ -12,12 +13,12 @@ from typing import Literal
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
+from catalog.filling import ISP_PLAYS_KEY, POPULAR_KEY
 from catalog.store import CatalogStore
 from stackkit.connections import as_text
 from stackkit.events import Event
 
 PLAYS_GROUP = "catalog-history"
-POPULAR_KEY = "catalog:popular:"
 
 
 class Play(BaseModel):
@@ -27,6 +28,7 @@ class Play(BaseModel):
     kind: Literal["start", "progress", "stop"]
     position_s: int = Field(ge=0, le=86_400)
     region: str = Field(min_length=1, max_length=32)
+    isp: str | None = Field(default=None, min_length=1, max_length=64)
     at: datetime
 
 
@@ -51,6 +53,8 @@ class PlayConsumer:
         await self._store.append_history(play.profile_id, play.at, play.title_id, play.position_s)
         if play.kind == "start":
             await self._redis.zincrby(f"{POPULAR_KEY}{play.region}", 1, play.title_id)
+            if play.isp:
+                await self._redis.zincrby(f"{ISP_PLAYS_KEY}{play.isp}", 1, play.title_id)
 
 
 async def trending(redis: "aioredis.Redis", region: str, limit: int = 10) -> list[str]:

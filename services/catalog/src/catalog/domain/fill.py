@@ -5,7 +5,7 @@ it already holds gets a bonus (``STICKINESS``) so near-ties do not churn, then t
 cut at capacity. The plan says what to add and what to evict.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from catalog.domain.steering import Appliance
@@ -41,16 +41,62 @@ def plan_fill(appliance: Appliance, predicted_bytes: Mapping[str, float]) -> Fil
     )
 
 
+def blend_popularity(
+    prior: Mapping[str, float], live: Mapping[str, float], pseudo_plays: float
+) -> dict[str, float]:
+    """Predicted share of a region's bytes per title: the prior (the seed's forecast) mixed with
+    live plays, the live signal weighing ``n / (n + pseudo_plays)`` once ``n`` plays are counted.
+
+    A new stack fills from the forecast; as plays arrive the planner follows what people watch.
+    """
+    live_total = sum(v for v in live.values() if v > 0)
+    prior_total = sum(v for v in prior.values() if v > 0)
+    if not live_total:
+        live_weight = 0.0
+    elif not prior_total:
+        live_weight = 1.0
+    else:
+        live_weight = live_total / (live_total + pseudo_plays)
+    blended: dict[str, float] = {}
+    if prior_total:
+        for title, value in prior.items():
+            if value > 0:
+                blended[title] = (1 - live_weight) * value / prior_total
+    for title, value in live.items():
+        if value > 0:
+            blended[title] = blended.get(title, 0.0) + live_weight * value / live_total
+    return blended
+
+
+def plan_fleet(
+    appliances: Iterable[Appliance], predicted_by_region: Mapping[str, Mapping[str, float]]
+) -> dict[str, FillPlan]:
+    """One plan per appliance from its region's prediction (an unknown region plans nothing
+    new: the appliance keeps what it holds)."""
+    return {
+        a.id: plan_fill(a, predicted_by_region.get(a.region, dict.fromkeys(a.files, 1.0)))
+        for a in appliances
+    }
+
+
 def isp_hit_share(
-    plays: list[tuple[str, str, str]], appliances: list[Appliance], plans: Mapping[str, FillPlan]
-) -> float:
-    """Share of ``(isp, region, title)`` plays an appliance inside the client's ISP could serve."""
-    if not plays:
-        return 0.0
+    plays: Iterable[tuple[str, str, float]],
+    appliances: Iterable[Appliance],
+    plans: Mapping[str, FillPlan],
+) -> tuple[float, dict[str, float]]:
+    """Share of plays, given as ``(isp, title, count)``, that a healthy appliance inside the
+    client's ISP could serve once ``plans`` are applied: overall and per ISP."""
     held: dict[str, set[str]] = {}
     for appliance in appliances:
         if appliance.kind == "isp" and appliance.isp and appliance.healthy:
             contents = plans[appliance.id].contents if appliance.id in plans else appliance.files
             held.setdefault(appliance.isp, set()).update(contents)
-    served = sum(1 for isp, _, title in plays if title in held.get(isp, set()))
-    return served / len(plays)
+    served: dict[str, float] = {}
+    total: dict[str, float] = {}
+    for isp, title, count in plays:
+        total[isp] = total.get(isp, 0.0) + count
+        if title in held.get(isp, ()):
+            served[isp] = served.get(isp, 0.0) + count
+    all_plays = sum(total.values())
+    overall = sum(served.values()) / all_plays if all_plays else 0.0
+    return overall, {isp: served.get(isp, 0.0) / n for isp, n in sorted(total.items()) if n}
