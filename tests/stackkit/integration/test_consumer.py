@@ -190,3 +190,32 @@ async def test_the_redis_inbox_dedupes_per_group(resources: dict[str, Any]) -> N
     await eventually(both_groups_done, what="both groups")
     assert seen[event.id] == 2, "once per consumer group"
     assert (first.handled, second.handled) == (1, 1)
+
+
+async def test_one_key_is_handled_in_order_while_keys_run_concurrently(
+    resources: dict[str, Any],
+) -> None:
+    order: dict[str, list[int]] = {}
+    in_flight = 0
+    most_in_flight = 0
+
+    async def handler(event: Event, tx: aioredis.Redis) -> None:
+        nonlocal in_flight, most_in_flight
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        await asyncio.sleep(0.005)  # stands in for a write to a store
+        order.setdefault(event.subject, []).append(event.data["n"])
+        in_flight -= 1
+
+    events = [make_event(n) for n in range(80)]
+    await resources["producer"].publish_many(resources["topic"], events)
+    consumer = start_consumer(resources, handler, RedisInbox(resources["redis"]))
+
+    async def all_handled() -> bool:
+        return consumer.handled == 80
+
+    await eventually(all_handled, what="80 events")
+    assert set(order) == {f"entity-{k}" for k in range(4)}
+    for subject, seen in order.items():
+        assert seen == sorted(seen) and len(seen) == 20, subject
+    assert most_in_flight > 1, "different keys overlapped"

@@ -5,6 +5,10 @@ dead-lettered, so a crash re-delivers and never skips. The inbox turns re-delive
 so each event takes effect once per consumer group. A message that still fails after
 ``max_attempts`` (or is not a valid envelope) goes to ``<topic>.dlq`` with the reason in its
 headers, so one poison message never blocks its partition.
+
+Within a fetched batch, messages with different keys are handled concurrently (up to
+``concurrency`` at a time) and messages with the same key one after another, in offset order:
+producers key by the thing whose order matters (a profile, a channel, a trip).
 """
 
 import asyncio
@@ -47,6 +51,7 @@ class ConsumerConfig:
     retry_max_wait_s: float = 2.0
     batch_size: int = 200
     startup_timeout_s: float = 60.0
+    concurrency: int = 16
 
 
 class EventConsumer(Generic[TxT]):
@@ -95,9 +100,8 @@ class EventConsumer(Generic[TxT]):
                 batches = await consumer.getmany(
                     timeout_ms=1000, max_records=self.config.batch_size
                 )
+                await self._process_by_key(batches)
                 for partition, records in batches.items():
-                    for record in records:
-                        await self._process(record)
                     await self._commit(consumer, partition, records[-1].offset + 1)
         finally:
             self._consumer = None
@@ -116,6 +120,20 @@ class EventConsumer(Generic[TxT]):
             # The partition moved during a rebalance: its new owner re-reads from the last
             # commit and the inbox skips what we already handled.
             log.warning("commit_failed", partition=str(partition), error=repr(exc))
+
+    async def _process_by_key(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        same_key: dict[tuple[TopicPartition, bytes | None], list[ConsumerRecord]] = {}
+        for partition, records in batches.items():
+            for record in records:
+                same_key.setdefault((partition, record.key), []).append(record)
+        slots = asyncio.Semaphore(self.config.concurrency)
+
+        async def in_order(records: list[ConsumerRecord]) -> None:
+            async with slots:
+                for record in records:
+                    await self._process(record)
+
+        await asyncio.gather(*(in_order(records) for records in same_key.values()))
 
     async def _process(self, record: ConsumerRecord) -> None:
         try:

@@ -242,6 +242,23 @@ async def report_play(play: Play, request: Request) -> dict[str, str]:
     return {"event_id": event.id}
 
 
+class PlayBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plays: list[Play] = Field(min_length=1, max_length=500)
+
+
+@router.post(
+    "/plays/batch",
+    tags=["plays"],
+    status_code=202,
+    summary="Up to 500 plays at once, as players send their telemetry",
+)
+async def report_plays(batch: PlayBatch, request: Request) -> dict[str, list[str]]:
+    events = [as_event(play) for play in batch.plays]
+    await request.app.state.events.publish_many(PLAYS.name, events)
+    return {"event_ids": [event.id for event in events]}
+
+
 @router.get("/profiles/{profile_id}/rows", tags=["plays"], summary="The home page rows")
 async def home_rows(
     profile_id: str,
