@@ -91,6 +91,17 @@ class NativeStack:
                 f"{prefix}OFFER_TIMEOUT_S": "15",
                 f"{prefix}SURGE_RECOMPUTE_S": "10",
             }
+        if spec.env_prefix == "CHAT_":
+            env |= {
+                f"{prefix}GATEWAY_ID": spec.name,
+                f"{prefix}API_URL": self.url("chat"),
+                f"{prefix}HEARTBEAT_S": "30",
+                f"{prefix}PRESENCE_FLUSH_S": "1",
+                f"{prefix}PRESENCE_MAX_MEMBERS": "1000",
+                f"{prefix}POST_RATE_PER_S": "50",
+                f"{prefix}MAX_FRAME_BYTES": "65536",
+                f"{prefix}SOCKET_RATE_PER_S": "20",
+            }
         if spec.name in ACQUIRERS:
             env |= {f"{prefix}NAME": spec.name, f"{prefix}LATENCY_MS": "5",
                     f"{prefix}SOFT_DECLINE_RATE": "0", f"{prefix}TIMEOUT_RATE": "0",
@@ -109,7 +120,7 @@ class NativeStack:
         ensure_port_free(self.ports[spec.name], spec.name)
         return LocalProcess(
             name=spec.name,
-            argv=[sys.executable, "-m", *spec.command(self.host, self.ports[spec.name])],
+            argv=_native(spec.command(self.host, self.ports[spec.name])),
             log_path=self.servers.root / "logs" / f"{spec.name}.log",
             env=self.env_for(spec),
         )
@@ -156,6 +167,13 @@ class NativeStack:
 
     def logs_dir(self) -> Path:
         return self.servers.root / "logs"
+
+
+def _native(command: list[str]) -> list[str]:
+    """The same command with this interpreter: ``python -m x`` as is, ``uvicorn`` as a module."""
+    if command[0] == "python":
+        return [sys.executable, *command[1:]]
+    return [sys.executable, "-m", *command]
 
 
 def start_native_stack(

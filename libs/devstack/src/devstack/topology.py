@@ -15,15 +15,18 @@ ServerName = Literal["postgres", "redis", "kafka", "cql"]
 class ProcessSpec:
     name: str
     app: str
-    """uvicorn factory, ``module:function``."""
+    """uvicorn factory, ``module:function``; or, with ``runner="module"``, a module to run."""
     settings: str
     """settings class, ``module:Class``; its fields are the process's environment."""
     env_prefix: str
     database: str | None = None
     servers: tuple[ServerName, ...] = ()
     default_port: int = 0
+    runner: Literal["uvicorn", "module"] = "uvicorn"
 
     def command(self, host: str, port: int) -> list[str]:
+        if self.runner == "module":
+            return ["python", "-m", self.app, "--host", host, "--port", str(port)]
         return ["uvicorn", "--factory", self.app, "--host", host, "--port", str(port),
                 "--no-access-log", "--timeout-graceful-shutdown", "5"]  # fmt: skip
 
@@ -39,9 +42,12 @@ PROCESSES: tuple[ProcessSpec, ...] = (
                 default_port=8012),
     ProcessSpec("chat", "chat.app:create_app", "chat.settings:ChatSettings", "CHAT_",
                 database="chat", servers=("postgres", "redis", "kafka"), default_port=8003),
-    ProcessSpec("chat-gateway", "chat.gateway:create_app", "chat.settings:ChatSettings",
-                "CHAT_", database="chat", servers=("postgres", "redis", "kafka"),
-                default_port=8004),
+    ProcessSpec("chat-gateway", "chat.gateway", "chat.settings:ChatSettings", "CHAT_",
+                database="chat", servers=("postgres", "redis", "kafka"), default_port=8004,
+                runner="module"),
+    ProcessSpec("chat-gateway-2", "chat.gateway", "chat.settings:ChatSettings", "CHAT_",
+                database="chat", servers=("postgres", "redis", "kafka"), default_port=8014,
+                runner="module"),
     ProcessSpec("chat-fanout", "chat.workers:create_fanout_app", "chat.settings:ChatSettings",
                 "CHAT_", database="chat", servers=("postgres", "redis", "kafka"),
                 default_port=8005),

@@ -4,11 +4,15 @@ for a change that rolled back. Consumers dedupe on the event id (the relay is at
 """
 
 import asyncio
+import contextlib
+from contextlib import AsyncExitStack
 
 import asyncpg
 
 from stackkit.events import Event
 from stackkit.kafka import EventProducer
+from stackkit.logs import get_logger
+from stackkit.periodic import run_until_stopped
 from stackkit.schema import apply_schema
 from stackkit.transactions import Connection
 
@@ -24,6 +28,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
 """
 RELAY_BATCH = 500
+
+log = get_logger(__name__)
 
 
 async def create_outbox(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
@@ -62,3 +68,43 @@ async def relay(pool: "asyncpg.Pool[asyncpg.Record]", producer: EventProducer) -
             [row["id"] for row in rows],
         )
     return len(rows)
+
+
+class OutboxRelay:
+    """Relays soon after a commit (``kick()``), and every ``idle_s`` anyway for what a crashed
+    process staged: the latency of a kick is one Kafka round trip, not a polling interval."""
+
+    def __init__(
+        self, pool: "asyncpg.Pool[asyncpg.Record]", producer: EventProducer, idle_s: float
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._idle_s = idle_s
+        self._kicked = asyncio.Event()
+        self.relayed = 0
+
+    def kick(self) -> None:
+        self._kicked.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kicked.wait(), self._idle_s)
+            self._kicked.clear()
+            try:
+                while sent := await relay(self._pool, self._producer):
+                    self.relayed += sent
+            except Exception:
+                log.exception("outbox_relay_failed")
+
+
+def start_relay(
+    stack: AsyncExitStack,
+    pool: "asyncpg.Pool[asyncpg.Record]",
+    producer: EventProducer,
+    idle_s: float = 0.5,
+) -> OutboxRelay:
+    """An :class:`OutboxRelay` running until the app stops."""
+    outbox_relay = OutboxRelay(pool, producer, idle_s)
+    run_until_stopped(stack, outbox_relay.run(), "outbox-relay")
+    return outbox_relay

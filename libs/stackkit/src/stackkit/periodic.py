@@ -2,8 +2,9 @@
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
+from typing import Any
 
 from stackkit.logs import get_logger
 
@@ -23,7 +24,12 @@ def run_every(
                 log.exception("periodic_job_failed", job=name)
             await asyncio.sleep(interval_s)
 
-    task = asyncio.create_task(loop(), name=name)
+    run_until_stopped(stack, loop(), name)
+
+
+def run_until_stopped(stack: AsyncExitStack, work: Coroutine[Any, Any, object], name: str) -> None:
+    """Run ``work`` as a task, cancelled (and awaited) when the app stops."""
+    task = asyncio.create_task(work, name=name)
 
     async def stop() -> None:
         task.cancel()

@@ -1,25 +1,469 @@
-"""A WebSocket gateway: holds persistent connections, separate from the stateless Web API."""
+"""A WebSocket gateway: holds persistent connections, separate from the stateless Web API.
 
-from contextlib import AsyncExitStack
+    python -m chat.gateway --host 0.0.0.0 --port 8004
 
-from fastapi import FastAPI
+Built on the ``websockets`` library (one port: ``GET /ws`` upgrades; ``/healthz``, ``/readyz``,
+``/metrics`` and ``/`` (a small chat page) are answered as plain HTTP). A fanout batch for a
+channel is encoded once as a WebSocket frame and the same bytes are written to every recipient's
+socket: server frames are never masked, so one encoding serves ten thousand connections.
 
-from chat.events import TOPICS
+Per connection and channel a :class:`ChannelCursor` keeps delivery in ``seq`` order with no
+gaps and no duplicates: the client says what it has (``?since=C1:41,C2:7``), the gateway
+replays the rest from storage before live messages, and fetches any gap it notices.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import orjson
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from chat.domain.delivery import ChannelCursor, Decision
+from chat.domain.presence import Presence, PresenceCoalescer
+from chat.presence import connection_alive, connection_gone
+from chat.routes import (
+    GATEWAY_CHANNEL,
+    GATEWAYS_KEY,
+    PRESENCE_CHANNEL,
+    ROUTES_CHANNEL,
+    ROUTES_KEY,
+)
 from chat.settings import ChatSettings
-from stackkit.connections import open_backends
-from stackkit.service import ReadinessCheck, create_service_app
+from chat.store import ChatStore, User
+from stackkit.connections import open_postgres, open_redis
+from stackkit.http import internal_client
+from stackkit.logs import configure_logging, get_logger
+from stackkit.periodic import run_every, run_until_stopped
+
+log = get_logger(__name__)
+REPLAY_PAGE = 500
+SLOW_CLIENT_BUFFER = 4 * 2**20  # bytes queued to one socket before it is dropped as too slow
+GATEWAY_TTL_S = 6.0
 
 
-def create_app(settings: ChatSettings | None = None) -> FastAPI:
-    settings = settings or ChatSettings()
+def text_frame(payload: bytes) -> bytes:
+    """An unmasked, final text frame: what a server sends, identical for every recipient."""
+    length = len(payload)
+    if length < 126:
+        header = bytes([0x81, length])
+    elif length < 2**16:
+        header = bytes([0x81, 126]) + length.to_bytes(2, "big")
+    else:
+        header = bytes([0x81, 127]) + length.to_bytes(8, "big")
+    return header + payload
 
-    async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
-        # Messages sent over a socket are stored and published here, like the Web API does.
-        return await open_backends(app, stack, settings, topics=TOPICS)
 
-    return create_service_app(
-        name="chat-gateway",
-        settings=settings,
-        open_resources=open_resources,
-        description="Slack: the WebSocket gateway layer.",
-    )
+def parse_since(raw: str) -> dict[str, int]:
+    """``C1:41,C2:7`` -> ``{"C1": 41, "C2": 7}``; malformed parts are ignored."""
+    since = {}
+    for part in raw.split(","):
+        channel, _, seq = part.strip().partition(":")
+        if channel and seq.isdigit():
+            since[channel] = int(seq)
+    return since
+
+
+@dataclass(eq=False)
+class Client:
+    ws: ServerConnection
+    user: User
+    token: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    cursors: dict[str, ChannelCursor] = field(default_factory=dict)
+    presence_subs: set[str] = field(default_factory=set)
+    last_heartbeat: float = field(default_factory=time.monotonic)
+    stale: bool = False
+    allowance: float = 0.0
+    allowance_at: float = field(default_factory=time.monotonic)
+
+    def write(self, frame: bytes) -> bool:
+        """Queue a ready frame; False (and the socket is dropped) when the client is too slow."""
+        if self.ws.state is not State.OPEN:
+            return False
+        transport = self.ws.transport
+        if transport.get_write_buffer_size() > SLOW_CLIENT_BUFFER:
+            transport.abort()  # it will reconnect and replay what it missed
+            return False
+        transport.write(frame)
+        return True
+
+    def send_event(self, event: dict[str, Any]) -> bool:
+        return self.write(text_frame(orjson.dumps(event)))
+
+
+class Gateway:
+    def __init__(self, settings: ChatSettings) -> None:
+        self.settings = settings
+        self.id = settings.gateway_id
+        self.clients: set[Client] = set()
+        self.by_user: dict[str, set[Client]] = {}
+        self.presence = PresenceCoalescer()
+        self.registry = CollectorRegistry()
+        self.connections = Gauge("chat_gateway_connections", "Open WebSocket connections",
+                                 registry=self.registry)  # fmt: skip
+        self.delivered = Counter("chat_gateway_frames", "Frames written to clients", ["kind"],
+                                 registry=self.registry)  # fmt: skip
+        self.rejected = Counter("chat_gateway_rejected", "Client frames refused", ["reason"],
+                                registry=self.registry)  # fmt: skip
+        self.store: ChatStore
+        self.redis: aioredis.Redis
+        self.api: httpx.AsyncClient
+        self.subscribed = asyncio.Event()
+        self.users_by_token: dict[str, User] = {}
+        self._upgrading: dict[int, tuple[User, str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- HTTP on the same port -------------------------------------------------------------
+
+    async def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path == "/healthz":
+            return conn.respond(HTTPStatus.OK, '{"status":"ok"}\n')
+        if url.path == "/readyz":
+            ready = self.subscribed.is_set()
+            with contextlib.suppress(Exception):
+                await self.redis.ping()
+                await self.store.pool.fetchval("SELECT 1")
+                if ready:
+                    return conn.respond(HTTPStatus.OK, '{"status":"ok"}\n')
+                return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, '{"status":"starting"}\n')
+            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, '{"status":"unavailable"}\n')
+        if url.path == "/metrics":
+            response = conn.respond(HTTPStatus.OK, generate_latest(self.registry).decode())
+            response.headers["Content-Type"] = "text/plain; version=0.0.4"
+            return response
+        if url.path == "/":
+            page = resources.files("chat").joinpath("page.html").read_text()
+            response = conn.respond(HTTPStatus.OK, page)
+            response.headers["Content-Type"] = "text/html; charset=utf-8"
+            return response
+        if url.path != "/ws":
+            return conn.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        token = parse_qs(url.query).get("token", [""])[0]
+        scheme, _, credentials = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            token = credentials.strip()
+        if not token:
+            return conn.respond(HTTPStatus.UNAUTHORIZED, "not_authed\n")
+        user = self.users_by_token.get(token) or await self.store.user_by_token(token)
+        if user is None:
+            self.rejected.labels("invalid_auth").inc()
+            return conn.respond(HTTPStatus.UNAUTHORIZED, "invalid_auth\n")
+        self.users_by_token[token] = user
+        self._upgrading[id(conn)] = (user, token)
+        return None
+
+    # -- connections -----------------------------------------------------------------------
+
+    async def handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        user, token = self._upgrading.pop(id(ws))
+        client = Client(ws, user, token)
+        since = parse_since(parse_qs(urlsplit(ws.request.path).query).get("since", [""])[0])
+        await self._register(client)
+        try:
+            memberships = await self.store.memberships(client.user.id)
+            behind = []
+            for channel, (last_seq, _) in memberships.items():
+                have = min(since.get(channel, last_seq), last_seq)
+                client.cursors[channel] = ChannelCursor(delivered=have)
+                if have < last_seq:
+                    client.cursors[channel].pending = []  # live messages wait for the replay
+                    behind.append(channel)
+            channels = {c: cursor.delivered for c, cursor in client.cursors.items()}
+            hello = {"type": "hello", "gateway": self.id, "user": client.user.id,
+                     "heartbeat_s": self.settings.heartbeat_s, "channels": channels}  # fmt: skip
+            client.send_event(hello)
+            for channel in behind:
+                await self._catch_up(client, channel)
+            async for frame in ws:
+                await self._on_frame(client, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            await self._unregister(client)
+
+    async def _register(self, client: Client) -> None:
+        self.clients.add(client)
+        self.connections.set(len(self.clients))
+        user = client.user.id
+        first = user not in self.by_user
+        self.by_user.setdefault(user, set()).add(client)
+        if first:
+            await self.redis.sadd(ROUTES_KEY + self.id, user)
+            await self.redis.publish(ROUTES_CHANNEL, f"+{self.id} {user}")
+        if await connection_alive(self.redis, user, f"{self.id}/{client.id}", self._ttl()):
+            self.presence.record(user, "active")
+
+    async def _unregister(self, client: Client) -> None:
+        self.clients.discard(client)
+        self.connections.set(len(self.clients))
+        user = client.user.id
+        mine = self.by_user.get(user, set())
+        mine.discard(client)
+        if not mine:
+            self.by_user.pop(user, None)
+            with contextlib.suppress(Exception):
+                await self.redis.srem(ROUTES_KEY + self.id, user)
+                await self.redis.publish(ROUTES_CHANNEL, f"-{self.id} {user}")
+        with contextlib.suppress(Exception):
+            if await connection_gone(self.redis, user, f"{self.id}/{client.id}"):
+                self.presence.record(user, "away")
+
+    def _ttl(self) -> float:
+        return self.settings.heartbeat_s * 2.5
+
+    # -- frames from clients -----------------------------------------------------------------
+
+    def _flooding(self, client: Client) -> bool:
+        """A token bucket: ``socket_rate_per_s`` frames a second, bursts of twice that."""
+        rate = self.settings.socket_rate_per_s
+        now = time.monotonic()
+        client.allowance = min(rate * 2, client.allowance + (now - client.allowance_at) * rate)
+        client.allowance_at = now
+        if client.allowance < 1:
+            return True
+        client.allowance -= 1
+        return False
+
+    async def _on_frame(self, client: Client, frame: str | bytes) -> None:
+        if self._flooding(client):
+            self.rejected.labels("ratelimited").inc()
+            limit = f"at most {self.settings.socket_rate_per_s}/s"
+            client.send_event({"type": "error", "error": "ratelimited", "detail": limit})
+            if client.allowance < -self.settings.socket_rate_per_s * 5:
+                await client.ws.close(1008, "flooding")
+            client.allowance -= 1
+            return
+        try:
+            event = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            self.rejected.labels("invalid_json").inc()
+            client.send_event({"type": "error", "error": "invalid_json"})
+            return
+        if not isinstance(event, dict):
+            client.send_event({"type": "error", "error": "invalid_event"})
+            return
+        kind = event.get("type")
+        if kind in ("ping", "heartbeat"):
+            await self._heartbeat(client)
+            client.send_event({"type": "pong", "reply_to": event.get("id")})
+        elif kind == "message":
+            await self._post(client, event)
+        elif kind == "presence_sub":
+            ids = event.get("ids")
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                client.send_event({"type": "error", "error": "invalid_event"})
+                return
+            client.presence_subs = set(ids[:500])
+        else:
+            self.rejected.labels("unknown_type").inc()
+            client.send_event({"type": "error", "error": "unknown_type", "got": str(kind)[:40]})
+
+    async def _heartbeat(self, client: Client) -> None:
+        client.last_heartbeat = time.monotonic()
+        client.stale = False
+        if await connection_alive(
+            self.redis, client.user.id, f"{self.id}/{client.id}", self._ttl()
+        ):
+            self.presence.record(client.user.id, "active")
+
+    async def _post(self, client: Client, event: dict[str, Any]) -> None:
+        """Messages sent over the socket go through the Web API, as Slack's gateways do: one
+        place stores, orders and dedupes them (``client_msg_id``)."""
+        client_msg_id = event.get("client_msg_id")
+        if not isinstance(client_msg_id, str) or not 1 <= len(client_msg_id) <= 64:
+            client.send_event({"type": "error", "error": "client_msg_id_required"})
+            return
+        body = {"channel": event.get("channel"), "text": event.get("text"),
+                "client_msg_id": client_msg_id}  # fmt: skip
+        try:
+            response = await self.api.post(
+                f"{self.settings.api_url}/api/chat.postMessage",
+                json=body, headers={"authorization": f"Bearer {client.token}"},
+            )  # fmt: skip
+            answer = response.json()
+        except (httpx.HTTPError, ValueError):
+            client.send_event(
+                {"type": "error", "error": "unavailable", "client_msg_id": client_msg_id}
+            )
+            return
+        if answer.get("ok"):
+            message = answer["message"]
+            client.send_event({"type": "ack", "ok": True, "client_msg_id": client_msg_id,
+                               "channel": answer["channel"], "seq": message["seq"],
+                               "ts": message["ts"]})  # fmt: skip
+        else:
+            client.send_event({"type": "ack", "ok": False, "client_msg_id": client_msg_id,
+                               "error": answer.get("error", "unknown")})  # fmt: skip
+
+    # -- deliveries from the fanout ------------------------------------------------------------
+
+    def _deliver(self, client: Client, channel: str, seq: int, frame: bytes) -> None:
+        cursor = client.cursors.get(channel)
+        if cursor is None:
+            return
+        decision = cursor.offer(seq)
+        if decision is Decision.SEND:
+            if client.write(frame):
+                self.delivered.labels("live").inc()
+        elif decision is Decision.FETCH_GAP:
+            self._spawn_catch_up(client, channel)
+
+    def _spawn_catch_up(self, client: Client, channel: str) -> None:
+        task = asyncio.create_task(self._catch_up(client, channel))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _catch_up(self, client: Client, channel: str) -> None:
+        """Send what the client misses in ``channel`` from storage, then what waited."""
+        cursor = client.cursors[channel]
+        try:
+            while True:
+                page = await self.store.messages_after(channel, cursor.delivered, REPLAY_PAGE)
+                for seq in cursor.fetched([m.seq for m in page]):
+                    message = next(m for m in page if m.seq == seq)
+                    client.write(text_frame(orjson.dumps(message.as_event())))
+                    self.delivered.labels("replay").inc()
+                if len(page) < REPLAY_PAGE:
+                    break
+        finally:
+            for seq in cursor.release():
+                if cursor.offer(seq) is Decision.FETCH_GAP:
+                    self._spawn_catch_up(client, channel)
+                    break
+
+    def on_batch(self, batch: dict[str, Any]) -> None:
+        kind = batch.get("kind")
+        if kind == "message":
+            event = batch["event"]
+            channel, seq = event["channel"], int(event["seq"])
+            frame = text_frame(orjson.dumps(event))
+            for user in batch["recipients"]:
+                for client in self.by_user.get(user, ()):
+                    self._deliver(client, channel, seq, frame)
+        elif kind == "joined":
+            for client in self.by_user.get(batch["user"], ()):
+                client.cursors.setdefault(batch["channel"], ChannelCursor(int(batch["last_seq"])))
+                client.send_event({"type": "member_joined_channel", "channel": batch["channel"],
+                                   "user": batch["user"]})  # fmt: skip
+        elif kind == "left":
+            for client in self.by_user.get(batch["user"], ()):
+                client.cursors.pop(batch["channel"], None)
+                client.send_event({"type": "channel_left", "channel": batch["channel"]})
+
+    async def subscribe(self) -> None:
+        """Deliveries for this gateway and everybody's presence changes, until cancelled."""
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(GATEWAY_CHANNEL + self.id, PRESENCE_CHANNEL)
+                    self.subscribed.set()
+                    async for message in pubsub.listen():
+                        if message["type"] != "message":
+                            continue
+                        payload = orjson.loads(message["data"])
+                        channel = message["channel"]
+                        if channel in (PRESENCE_CHANNEL, PRESENCE_CHANNEL.encode()):
+                            await self.on_presence(payload)
+                        else:
+                            self.on_batch(payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.subscribed.clear()
+                log.exception("gateway_subscription_failed")
+                await asyncio.sleep(0.5)
+
+    # -- presence ------------------------------------------------------------------------------
+
+    async def flush_presence(self) -> None:
+        if changes := self.presence.drain():
+            await self.redis.publish(PRESENCE_CHANNEL, orjson.dumps(changes))
+
+    async def on_presence(self, changes: dict[str, Presence]) -> None:
+        """Tell each local client, in at most two events (active, away), about the changed
+        users it shares a small channel with or subscribed to."""
+        if not self.clients:
+            return
+        by_channel = await self.store.peers_in_small_channels(
+            list(changes), self.settings.presence_max_members
+        )
+        for client in list(self.clients):
+            interested = {u for c in client.cursors if c in by_channel for u in by_channel[c]}
+            interested |= client.presence_subs & changes.keys()
+            interested.discard(client.user.id)
+            for presence in ("active", "away"):
+                users = sorted(u for u in interested if changes[u] == presence)
+                if users:
+                    client.send_event({"type": "presence_change", "presence": presence,
+                                       "users": users})  # fmt: skip
+
+    async def sweep(self) -> None:
+        """Clients silent for longer than the presence TTL count as away (the socket stays)."""
+        now = time.monotonic()
+        for client in list(self.clients):
+            if not client.stale and now - client.last_heartbeat > self._ttl():
+                client.stale = True
+                if await connection_gone(self.redis, client.user.id, f"{self.id}/{client.id}"):
+                    self.presence.record(client.user.id, "away")
+
+    async def announce(self) -> None:
+        await self.redis.zadd(GATEWAYS_KEY, {self.id: time.time() + GATEWAY_TTL_S})
+
+
+async def run(settings: ChatSettings, host: str, port: int) -> None:
+    configure_logging("chat-gateway", settings.log_level)
+    gateway = Gateway(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        gateway.redis, _ = await open_redis(
+            stack, settings.redis_url, timeout_s=settings.startup_timeout_s
+        )
+        pool, _ = await open_postgres(
+            stack, settings.database_url, timeout_s=settings.startup_timeout_s
+        )
+        gateway.store = ChatStore(pool)
+        await gateway.store.create_schema()
+        gateway.api = internal_client(10.0)
+        stack.push_async_callback(gateway.api.aclose)
+        await gateway.redis.delete(ROUTES_KEY + gateway.id)  # a restart holds nobody yet
+        run_until_stopped(stack, gateway.subscribe(), "gateway-subscription")
+        run_every(stack, GATEWAY_TTL_S / 3, gateway.announce, "gateway-announce")
+        run_every(stack, settings.presence_flush_s, gateway.flush_presence, "presence-flush")
+        run_every(stack, settings.heartbeat_s / 2, gateway.sweep, "presence-sweep")
+        server = await stack.enter_async_context(
+            serve(gateway.handle, host, port, process_request=gateway.process_request,
+                  compression=None, max_size=settings.max_frame_bytes,
+                  ping_interval=max(settings.heartbeat_s, 5), ping_timeout=20,
+                  server_header="rwa-chat-gateway", backlog=4096)
+        )  # fmt: skip
+        log.info("gateway_listening", gateway=gateway.id, host=host, port=port)
+        await server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The chat WebSocket gateway.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8004)
+    args = parser.parse_args()
+    import uvloop
+
+    uvloop.run(run(ChatSettings(), args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

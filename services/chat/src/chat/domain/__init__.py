@@ -1,0 +1,1 @@
+"""Pure chat logic: no I/O."""
