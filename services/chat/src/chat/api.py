@@ -6,10 +6,10 @@ with ``base_url="http://<host>/chat/api/"``.
 """
 
 import re
-from urllib.parse import parse_qsl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Request
