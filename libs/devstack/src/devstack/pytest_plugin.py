@@ -92,7 +92,10 @@ def local_servers(
 def native_stack(local_servers: LocalServers) -> Iterator[NativeStack]:
     # Short offer timeouts and live surge, so tests watch both change without waiting.
     fast = {"DISPATCH_OFFER_TIMEOUT_S": "2", "DISPATCH_SURGE_RECOMPUTE_S": "0"}
-    stack = start_native_stack(local_servers, overrides={"dispatch": fast, "dispatch-2": fast})
+    # Heartbeats every 2 s: a silent client turns away within seconds.
+    beat = {"CHAT_HEARTBEAT_S": "2"}
+    overrides = {"dispatch": fast, "dispatch-2": fast, "chat-gateway": beat, "chat-gateway-2": beat}
+    stack = start_native_stack(local_servers, overrides=overrides)
     try:
         yield stack
     finally:

@@ -172,7 +172,7 @@ class Gateway:
     async def handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
         user, token = self._upgrading.pop(id(ws))
-        client = Client(ws, user, token)
+        client = Client(ws, user, token, allowance=self.settings.socket_rate_per_s * 2)
         since = parse_since(parse_qs(urlsplit(ws.request.path).query).get("since", [""])[0])
         await self._register(client)
         try:
