@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 COMPOSE ?= docker compose
 
-.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-cql bench-dispatch bench-payments clean
+.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-chat bench-cql bench-dispatch bench-payments clean
 
 help: ## list the targets
 	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ down: ## docker compose: stop the stack and remove its volumes
 
 logs: ## docker compose: follow the logs
 	$(COMPOSE) logs -f
+
+bench-chat: sync ## 10,000 WebSocket clients on both gateways in one channel: delivery p50/p99
+	@$(UV) run --frozen python -m loadtests.chat_fanout
 
 bench-cql: sync ## benchmark the CQL development server through cassandra-driver
 	@$(UV) run --frozen python -m loadtests.cql_bench

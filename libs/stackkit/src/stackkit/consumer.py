@@ -40,6 +40,7 @@ TxT = TypeVar("TxT")
 Handler = Callable[[Event, TxT], Awaitable[None]]
 
 log = get_logger(__name__)
+FETCH_MAX_WAIT_MS = 20
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class EventConsumer(Generic[TxT]):
                 group_id=self.config.group_id,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                # The broker answers a fetch as soon as it has a record, or after this long:
+                # the worst added latency for a record arriving on an idle partition.
+                fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
                 session_timeout_ms=CONSUMER_SESSION_TIMEOUT_MS,
                 heartbeat_interval_ms=CONSUMER_HEARTBEAT_INTERVAL_MS,
             )
