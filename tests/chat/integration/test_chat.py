@@ -3,6 +3,8 @@
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +27,7 @@ GATEWAYS = ("chat-gateway", "chat-gateway-2")
 
 class Person:
     def __init__(self, stack: NativeStack, name: str) -> None:
-        api = stack.url("chat")
+        api = f"{stack.edge_url}/chat"  # the Web API through the edge, as users reach it
         created = httpx.post(f"{api}/dev/users", json={"name": f"{name}-{uuid.uuid4().hex[:6]}"})
         created.raise_for_status()
         self.id: str = created.json()["id"]
@@ -60,6 +62,41 @@ def messages(seen: list[dict[str, Any]], channel: str) -> list[dict[str, Any]]:
 
 def seqs(seen: list[dict[str, Any]], channel: str) -> list[int]:
     return [e["seq"] for e in messages(seen, channel)]
+
+
+def test_the_gateway_serves_health_metrics_and_a_page_on_its_port(
+    native_stack: NativeStack,
+) -> None:
+    for gateway in GATEWAYS:
+        base = native_stack.url(gateway)
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        assert "chat_gateway_connections" in httpx.get(f"{base}/metrics").text
+        page = httpx.get(f"{base}/")
+        assert page.status_code == 200 and "new WebSocket(" in page.text
+        assert httpx.get(f"{base}/nope").status_code == 404
+
+
+def test_the_command_line_client_sends_and_shows_messages(
+    native_stack: NativeStack, team: tuple["Person", "Person", str]
+) -> None:
+    ada, bob, channel = team
+    gateways = [arg for g in GATEWAYS
+                for arg in ("--gateway", native_stack.url(g).replace("http://", "ws://"))]  # fmt: skip
+    client = subprocess.Popen(
+        [sys.executable, "-m", "chat.client", *gateways, "--token", bob.token, "--channel", channel],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert client.stdin is not None and client.stdout is not None
+    try:
+        assert client.stdout.readline().startswith("* connected to chat-gateway as")
+        client.stdin.write("typed in a terminal\n")
+        client.stdin.flush()
+        assert client.stdout.readline().strip().endswith(f"{bob.id}: typed in a terminal")
+        ada.web.chat_postMessage(channel=channel, text="answer")
+        assert client.stdout.readline().strip().endswith(f"{ada.id}: answer")
+    finally:
+        client.kill()
+        client.wait()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Starting, waiting on and stopping local processes."""
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -14,11 +15,36 @@ class StartupError(RuntimeError):
     """A local process exited or did not become ready in time."""
 
 
+_handed_out: set[int] = set()  # never the same port twice in one process
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
+    """A port free now, chosen below the kernel's ephemeral range: a port the kernel hands out
+    can be taken by any outgoing connection before our server binds it (a real flake with
+    thousands of test connections); ports below the range are only ever taken on purpose."""
+    low, _ = _ephemeral_range()
+    candidates = list(range(max(1024, low - 12_000), low))
+    random.shuffle(candidates)
+    for port in (p for p in candidates if p not in _handed_out):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        fallback: int = sock.getsockname()[1]
+        return fallback
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
