@@ -47,7 +47,11 @@ async def resources(
 
 
 def start_consumer(
-    resources: dict[str, Any], handler: Any, inbox: Inbox[Any], group: str | None = None
+    resources: dict[str, Any],
+    handler: Any,
+    inbox: Inbox[Any],
+    group: str | None = None,
+    concurrency: int = 1,
 ) -> EventConsumer[Any]:
     config = ConsumerConfig(
         bootstrap_servers=resources["bootstrap"],
@@ -56,6 +60,7 @@ def start_consumer(
         max_attempts=3,
         retry_max_wait_s=0.05,
         startup_timeout_s=10,
+        concurrency=concurrency,
     )
     consumer = EventConsumer(config, handler, inbox, dead_letters=resources["producer"])
     run_in_background(resources["stack"], consumer)
@@ -209,7 +214,7 @@ async def test_one_key_is_handled_in_order_while_keys_run_concurrently(
 
     events = [make_event(n) for n in range(80)]
     await resources["producer"].publish_many(resources["topic"], events)
-    consumer = start_consumer(resources, handler, RedisInbox(resources["redis"]))
+    consumer = start_consumer(resources, handler, RedisInbox(resources["redis"]), concurrency=8)
 
     async def all_handled() -> bool:
         return consumer.handled == 80

@@ -6,9 +6,9 @@ so each event takes effect once per consumer group. A message that still fails a
 ``max_attempts`` (or is not a valid envelope) goes to ``<topic>.dlq`` with the reason in its
 headers, so one poison message never blocks its partition.
 
-Within a fetched batch, messages with different keys are handled concurrently (up to
-``concurrency`` at a time) and messages with the same key one after another, in offset order:
-producers key by the thing whose order matters (a profile, a channel, a trip).
+Within a fetched batch, messages with different keys may be handled concurrently (up to
+``concurrency`` at a time; 1 by default) and messages with the same key one after another, in
+offset order: producers key by the thing whose order matters (a profile, a channel, a trip).
 """
 
 import asyncio
@@ -52,7 +52,9 @@ class ConsumerConfig:
     retry_max_wait_s: float = 2.0
     batch_size: int = 200
     startup_timeout_s: float = 60.0
-    concurrency: int = 16
+    concurrency: int = 1
+    """Keys handled at once. Keep 1 with a Postgres inbox whose handler also uses the pool:
+    each claim holds a connection, and handlers waiting for a second one could take them all."""
 
 
 class EventConsumer(Generic[TxT]):
@@ -211,6 +213,7 @@ def consume(
     handler: Handler[TxT],
     inbox: Inbox[TxT],
     dead_letters: EventProducer,
+    concurrency: int = 1,
 ) -> ReadinessCheck:
     """The one way a service consumes: a consumer on the app's lifespan, and its readiness."""
     config = ConsumerConfig(
@@ -218,5 +221,6 @@ def consume(
         group_id=group_id,
         topics=topics,
         startup_timeout_s=startup_timeout_s,
+        concurrency=concurrency,
     )
     return run_in_background(stack, EventConsumer(config, handler, inbox, dead_letters))

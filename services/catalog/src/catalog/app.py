@@ -60,6 +60,7 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
             handler=PlayConsumer(store, app.state.redis),
             inbox=RedisInbox(app.state.redis),
             dead_letters=app.state.events,
+            concurrency=16,  # a Redis inbox: no pooled connection is held per claim
         )
         return {**checks, "cassandra": store.check, "plays_consumer": plays_consumer}
 
