@@ -15,11 +15,9 @@
 
 import argparse
 import asyncio
-import bisect
-import itertools
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -31,6 +29,7 @@ from catalog.evcache import Zone, ZonedCache
 from catalog.store import CatalogStore
 from devstack.servers import LocalServers
 from devstack.stack import NativeStack
+from loadtests.measure import bounded, p50, p99, timed, zipf_sampler
 from loadtests.report import write_report
 
 PROFILES = 100
@@ -45,42 +44,6 @@ async def wait_for_count(count: Callable[[], Awaitable[int]], wanted: int, timeo
         await asyncio.sleep(0.2)
         seen = await count()
     return seen
-
-
-def zipf_sampler(n: int, rng: random.Random) -> Callable[[], int]:
-    cumulative = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(n)))
-    total = cumulative[-1]
-    return lambda: bisect.bisect_left(cumulative, rng.random() * total)
-
-
-def p50(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
-
-
-def p99(values: list[float]) -> float:
-    return sorted(values)[int(len(values) * 0.99) - 1]
-
-
-async def timed(calls: Sequence[Callable[[], Awaitable[object]]]) -> list[float]:
-    latencies = []
-    for call in calls:
-        started = time.perf_counter()
-        await call()
-        latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
-
-
-async def bounded(concurrency: int, calls: Sequence[Callable[[], Awaitable[object]]]) -> float:
-    """Run every call, ``concurrency`` at a time; the seconds it took."""
-    semaphore = asyncio.Semaphore(concurrency)
-
-    async def one(call: Callable[[], Awaitable[object]]) -> None:
-        async with semaphore:
-            await call()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one(call) for call in calls))
-    return time.perf_counter() - started
 
 
 async def cache_bench(servers: LocalServers, titles: int, reads: int) -> list[dict[str, object]]:

@@ -9,7 +9,6 @@ round trip with the least engine work. Writes a Markdown table and JSON into
 """
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from cassandra.cluster import Cluster, Session
 from cassandra.concurrent import execute_concurrent_with_args
 
 from devstack.servers import CqlServer
+from loadtests.measure import p50, p99
 from loadtests.report import write_report
 
 
@@ -38,11 +38,7 @@ def latency_ms(session: Session, statement: Any, args: list[tuple[Any, ...]]) ->
         started = time.perf_counter()
         session.execute(statement, values)
         samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return {
-        "p50": statistics.median(samples),
-        "p99": samples[int(len(samples) * 0.99) - 1],
-    }
+    return {"p50": p50(samples), "p99": p99(samples)}
 
 
 def run(operations: int, concurrency: int) -> list[dict[str, Any]]:

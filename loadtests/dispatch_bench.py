@@ -10,7 +10,6 @@ GEOADD / GEOSEARCH on the same points in the same run.
 import argparse
 import asyncio
 import random
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +20,7 @@ from devstack.servers import LocalServers
 from devstack.stack import NativeStack
 from dispatch.domain.geo import Point
 from dispatch.locations import LocationIndex
+from loadtests.measure import p50, p99, timed
 from loadtests.report import write_report
 
 CITY = Point(52.52, 13.405)
@@ -34,23 +34,6 @@ def city_drivers(count: int, rng: random.Random) -> list[Point]:
         spread = 0.03 if rng.random() < 0.6 else 0.15
         points.append(Point(CITY.lat + rng.gauss(0, spread), CITY.lng + rng.gauss(0, spread * 1.6)))
     return points
-
-
-async def timed(calls: list[Callable[[], Awaitable[object]]]) -> list[float]:
-    latencies = []
-    for call in calls:
-        started = time.perf_counter()
-        await call()
-        latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
-
-
-def p50(latencies: list[float]) -> float:
-    return statistics.median(latencies)
-
-
-def p99(latencies: list[float]) -> float:
-    return sorted(latencies)[max(0, int(len(latencies) * 0.99) - 1)]
 
 
 async def bench(

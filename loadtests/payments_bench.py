@@ -8,7 +8,6 @@ service (idempotency keys, serializable Postgres, two acquirer processes), besid
 import argparse
 import asyncio
 import re
-import statistics
 import subprocess
 import time
 import uuid
@@ -18,6 +17,7 @@ import httpx
 from devstack.binaries import postgres_bin_dir
 from devstack.servers import LocalServers
 from devstack.stack import NativeStack
+from loadtests.measure import p50, p99
 from loadtests.report import write_report
 
 PROCESSES = ["acquirer-a", "acquirer-b", "payments", "payments-worker"]
@@ -94,13 +94,11 @@ def main() -> None:
             flush=True,
         )
         tps = pgbench_tps(servers, args.concurrency, args.pgbench_seconds)
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000
+    p50_ms, p99_ms = p50(latencies) * 1000, p99(latencies) * 1000
     rows = [
         {"metric": "confirmed payments/s", "value": throughput, "baseline": tps},
-        {"metric": "confirm p50 ms", "value": p50, "baseline": 1000 * args.concurrency / tps},
-        {"metric": "confirm p99 ms", "value": p99, "baseline": 1000 * args.concurrency / tps},
+        {"metric": "confirm p50 ms", "value": p50_ms, "baseline": 1000 * args.concurrency / tps},
+        {"metric": "confirm p99 ms", "value": p99_ms, "baseline": 1000 * args.concurrency / tps},
     ]
     title = f"payments, {args.payments} create+confirm at concurrency {args.concurrency}"
     print(write_report("payments", title, "pgbench TPS / its mean latency", rows))
