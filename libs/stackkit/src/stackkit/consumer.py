@@ -128,6 +128,11 @@ class EventConsumer(Generic[TxT]):
             log.warning("commit_failed", partition=str(partition), error=repr(exc))
 
     async def _process_by_key(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        if self.config.concurrency == 1:  # no tasks: every partition strictly in offset order
+            for records in batches.values():
+                for record in records:
+                    await self._process(record)
+            return
         same_key: dict[tuple[TopicPartition, bytes | None], list[ConsumerRecord]] = {}
         for partition, records in batches.items():
             for record in records:
