@@ -103,17 +103,12 @@ def _token(request: Request, params: dict[str, str]) -> str | None:
     return params.get("token") or None
 
 
-async def authenticate(store: ChatStore, cache: dict[str, User], token: str | None) -> User:
+async def authenticate(store: ChatStore, token: str | None) -> User:
     if not token:
         raise SlackError("not_authed")
-    if token in cache:
-        return cache[token]
     user = await store.user_by_token(token)
     if user is None:
         raise SlackError("invalid_auth")
-    if len(cache) > 100_000:
-        cache.clear()
-    cache[token] = user
     return user
 
 
@@ -126,7 +121,7 @@ async def call_method(name: str, request: Request) -> JSONResponse:
             raise SlackError("unknown_method")
         params = await _params(request)
         store: ChatStore = request.app.state.store
-        user = await authenticate(store, request.app.state.users_by_token, _token(request, params))
+        user = await authenticate(store, _token(request, params))
         if await request.app.state.limiter.exceeded(user.id, name):
             return ORJSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
                                   headers={"retry-after": "1"})  # fmt: skip

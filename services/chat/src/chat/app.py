@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from chat.api import router
 from chat.events import TOPICS
-from chat.presence import RateLimiter
+from chat.ratelimit import RateLimiter
 from chat.settings import ChatSettings
 from chat.store import ChatStore
 from stackkit.connections import open_backends
@@ -25,7 +25,6 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         app.state.limiter = RateLimiter(
             app.state.redis, {"chat.postMessage": settings.post_rate_per_s}, default=100
         )
-        app.state.users_by_token = {}
         return checks
 
     app = create_service_app(

@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
@@ -57,14 +58,7 @@ GATEWAY_TTL_S = 6.0
 
 def text_frame(payload: bytes) -> bytes:
     """An unmasked, final text frame: what a server sends, identical for every recipient."""
-    length = len(payload)
-    if length < 126:
-        header = bytes([0x81, length])
-    elif length < 2**16:
-        header = bytes([0x81, 126]) + length.to_bytes(2, "big")
-    else:
-        header = bytes([0x81, 127]) + length.to_bytes(8, "big")
-    return header + payload
+    return Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
 def parse_since(raw: str) -> dict[str, int]:
@@ -123,7 +117,6 @@ class Gateway:
         self.redis: aioredis.Redis
         self.api: httpx.AsyncClient
         self.subscribed = asyncio.Event()
-        self.users_by_token: dict[str, User] = {}
         self._upgrading: dict[int, tuple[User, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -159,11 +152,10 @@ class Gateway:
             token = credentials.strip()
         if not token:
             return conn.respond(HTTPStatus.UNAUTHORIZED, "not_authed\n")
-        user = self.users_by_token.get(token) or await self.store.user_by_token(token)
+        user = await self.store.user_by_token(token)
         if user is None:
             self.rejected.labels("invalid_auth").inc()
             return conn.respond(HTTPStatus.UNAUTHORIZED, "invalid_auth\n")
-        self.users_by_token[token] = user
         self._upgrading[id(conn)] = (user, token)
         return None
 
@@ -178,7 +170,7 @@ class Gateway:
         try:
             memberships = await self.store.memberships(client.user.id)
             behind = []
-            for channel, (last_seq, _) in memberships.items():
+            for channel, last_seq in memberships.items():
                 have = min(since.get(channel, last_seq), last_seq)
                 client.cursors[channel] = ChannelCursor(delivered=have)
                 if have < last_seq:
@@ -206,8 +198,7 @@ class Gateway:
         if first:
             await self.redis.sadd(ROUTES_KEY + self.id, user)
             await self.redis.publish(ROUTES_CHANNEL, f"+{self.id} {user}")
-        if await connection_alive(self.redis, user, f"{self.id}/{client.id}", self._ttl()):
-            self.presence.record(user, "active")
+        await self._heartbeat(client)  # opening a socket counts as one
 
     async def _unregister(self, client: Client) -> None:
         self.clients.discard(client)
@@ -221,11 +212,25 @@ class Gateway:
                 await self.redis.srem(ROUTES_KEY + self.id, user)
                 await self.redis.publish(ROUTES_CHANNEL, f"-{self.id} {user}")
         with contextlib.suppress(Exception):
-            if await connection_gone(self.redis, user, f"{self.id}/{client.id}"):
-                self.presence.record(user, "away")
+            await self._silent(client)
 
     def _ttl(self) -> float:
         return self.settings.heartbeat_s * 2.5
+
+    def _presence_key(self, client: Client) -> str:
+        return f"{self.id}/{client.id}"
+
+    async def _heartbeat(self, client: Client) -> None:
+        client.last_heartbeat = time.monotonic()
+        client.stale = False
+        if await connection_alive(self.redis, client.user.id, self._presence_key(client),
+                                  self._ttl()):  # fmt: skip
+            self.presence.record(client.user.id, "active")
+
+    async def _silent(self, client: Client) -> None:
+        """The connection closed or stopped heartbeating: its user may be away now."""
+        if await connection_gone(self.redis, client.user.id, self._presence_key(client)):
+            self.presence.record(client.user.id, "away")
 
     # -- frames from clients -----------------------------------------------------------------
 
@@ -273,14 +278,6 @@ class Gateway:
         else:
             self.rejected.labels("unknown_type").inc()
             client.send_event({"type": "error", "error": "unknown_type", "got": str(kind)[:40]})
-
-    async def _heartbeat(self, client: Client) -> None:
-        client.last_heartbeat = time.monotonic()
-        client.stale = False
-        if await connection_alive(
-            self.redis, client.user.id, f"{self.id}/{client.id}", self._ttl()
-        ):
-            self.presence.record(client.user.id, "active")
 
     async def _post(self, client: Client, event: dict[str, Any]) -> None:
         """Messages sent over the socket go through the Web API, as Slack's gateways do: one
@@ -419,8 +416,7 @@ class Gateway:
         for client in list(self.clients):
             if not client.stale and now - client.last_heartbeat > self._ttl():
                 client.stale = True
-                if await connection_gone(self.redis, client.user.id, f"{self.id}/{client.id}"):
-                    self.presence.record(client.user.id, "away")
+                await self._silent(client)
 
     async def announce(self) -> None:
         await self.redis.zadd(GATEWAYS_KEY, {self.id: time.time() + GATEWAY_TTL_S})

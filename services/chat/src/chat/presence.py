@@ -41,20 +41,3 @@ async def connection_gone(redis: "aioredis.Redis", user: str, connection: str) -
         pipe.zcard(key)
         _, _, after = await pipe.execute()
     return int(after) == 0
-
-
-class RateLimiter:
-    """Slack-style per-method limits per user: a fixed one-second window counter in Redis."""
-
-    def __init__(self, redis: "aioredis.Redis", per_second: dict[str, int], default: int) -> None:
-        self._redis = redis
-        self._per_second = per_second
-        self._default = default
-
-    async def exceeded(self, user: str, method: str) -> bool:
-        key = f"chat:rate:{user}:{method}:{int(time.time())}"
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 2)
-            count, _ = await pipe.execute()
-        return int(count) > self._per_second.get(method, self._default)

@@ -23,6 +23,7 @@ from stackkit.outbox import create_outbox, stage
 from stackkit.schema import apply_schema
 
 Pool = asyncpg.Pool
+TOKEN_CACHE_SIZE = 100_000
 
 
 def token_hash(token: str) -> bytes:
@@ -67,6 +68,7 @@ class NotInChannel(Invalid):
 class ChatStore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
+        self._users_by_token: dict[str, User] = {}
 
     async def create_schema(self) -> None:
         ddl = resources.files("chat").joinpath("schema.sql").read_text()
@@ -88,10 +90,18 @@ class ChatStore:
         return user, token
 
     async def user_by_token(self, token: str) -> User | None:
+        """Cached in the process: a token never changes owner and users are never deleted."""
+        if token in self._users_by_token:
+            return self._users_by_token[token]
         row = await self.pool.fetchrow(
             "SELECT id, name FROM users WHERE token_hash = $1", token_hash(token)
         )
-        return User(row["id"], row["name"]) if row else None
+        if row is None:
+            return None
+        if len(self._users_by_token) >= TOKEN_CACHE_SIZE:
+            self._users_by_token.clear()
+        user = self._users_by_token[token] = User(row["id"], row["name"])
+        return user
 
     async def user(self, user_id: str) -> User | None:
         row = await self.pool.fetchrow("SELECT id, name FROM users WHERE id = $1", user_id)
@@ -122,9 +132,7 @@ class ChatStore:
             raise NotFound("channel_not_found", param="channel")
         return _channel(row)
 
-    async def list_channels(
-        self, viewer: str, after: str, limit: int, exclude_archived: bool = True
-    ) -> list[dict[str, Any]]:
+    async def list_channels(self, viewer: str, after: str, limit: int) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT c.*, m.user_id IS NOT NULL AS is_member FROM channels c "
             "LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = $1 "
@@ -142,20 +150,15 @@ class ChatStore:
             )
             if row is None:
                 raise NotFound("channel_not_found", param="channel")
-            if row["is_private"]:
-                member = await conn.fetchval(
-                    "SELECT 1 FROM members WHERE channel_id = $1 AND user_id = $2",
-                    channel_id, user_id,
-                )  # fmt: skip
-                if not member:
-                    raise NotFound("channel_not_found", param="channel")
+            if row["is_private"]:  # only invited: outsiders get channel_not_found
+                await self._require_member(conn, channel_id, user_id)
                 return False
             return await self._add_member(conn, channel_id, user_id)
 
     async def invite(self, channel_id: str, inviter: str, users: list[str]) -> list[str]:
         """The users added; raises if the inviter is not in the channel or a user is unknown."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._lock_as_member(conn, channel_id, inviter)
+            await self._require_member(conn, channel_id, inviter)
             known = {
                 r["id"] for r in await conn.fetch("SELECT id FROM users WHERE id = ANY($1)", users)
             }
@@ -201,14 +204,14 @@ class ChatStore:
         )
         return {row["user_id"] for row in rows}
 
-    async def memberships(self, user_id: str) -> dict[str, tuple[int, int]]:
-        """The user's channels: ``{channel: (last_seq, member_count)}``."""
+    async def memberships(self, user_id: str) -> dict[str, int]:
+        """The user's channels and the ``seq`` of each one's last message."""
         rows = await self.pool.fetch(
-            "SELECT c.id, c.last_seq, c.member_count FROM members m "
+            "SELECT c.id, c.last_seq FROM members m "
             "JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1",
             user_id,
         )
-        return {row["id"]: (row["last_seq"], row["member_count"]) for row in rows}
+        return {row["id"]: row["last_seq"] for row in rows}
 
     async def peers_in_small_channels(
         self, users: list[str], max_members: int
@@ -321,10 +324,6 @@ class ChatStore:
             raise NotFound("channel_not_found", param="channel")
         if not row["member"]:
             raise NotInChannel("not_in_channel", param="channel")
-
-    async def _lock_as_member(self, conn: Any, channel_id: str, user_id: str) -> None:
-        await self._require_member(conn, channel_id, user_id)
-        await conn.execute("SELECT 1 FROM channels WHERE id = $1 FOR UPDATE", channel_id)
 
 
 def membership_event(change: str, channel_id: str, user_id: str, last_seq: int) -> Event:
