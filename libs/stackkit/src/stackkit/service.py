@@ -3,8 +3,9 @@
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -78,3 +79,13 @@ async def _run_check(check: ReadinessCheck) -> str:
     except Exception as exc:
         return f"error: {type(exc).__name__}: {exc}"[:200]
     return "ok"
+
+
+def from_state(name: str) -> Any:
+    """A FastAPI dependency on ``app.state.<name>`` (what ``open_resources`` put there):
+    ``Store = Annotated[CatalogStore, from_state("store")]``."""
+
+    def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return Depends(dependency)

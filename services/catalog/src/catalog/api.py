@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.domain.ladder import DeviceProfile, ladder, manifest
@@ -18,6 +18,7 @@ from catalog.rows import build_rows
 from catalog.store import CatalogStore
 from catalog.topology import ORIGIN_URL
 from stackkit.errors import NotFound
+from stackkit.service import from_state
 
 router = APIRouter(prefix="/v1")
 ID = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -48,18 +49,10 @@ class HistoryEntry(BaseModel):
     watched_at: datetime
 
 
-def _store(request: Request) -> CatalogStore:
-    store: CatalogStore = request.app.state.store
-    return store
-
-
-def _cache(request: Request) -> ZonedCache:
-    cache: ZonedCache = request.app.state.cache
-    return cache
-
-
-Store = Annotated[CatalogStore, Depends(_store)]
-Cache = Annotated[ZonedCache, Depends(_cache)]
+Store = Annotated[CatalogStore, from_state("store")]
+Cache = Annotated[ZonedCache, from_state("cache")]
+Planner = Annotated[FillPlanner, from_state("fill")]
+Fleet = Annotated[dict[str, Appliance], from_state("topology")]
 TitleId = Annotated[str, Query(pattern=ID)]
 
 
@@ -122,9 +115,9 @@ class Health(BaseModel):
 @router.get("/titles/{title_id}/play", tags=["playback"], summary="Rungs to play and where from")
 async def play(
     title_id: str,
-    request: Request,
     store: Store,
     cache: Cache,
+    fleet: Fleet,
     isp: Annotated[str, Query(min_length=1, max_length=64)],
     region: Annotated[str, Query(min_length=1, max_length=32)],
     codecs: Annotated[str, Query(description="comma separated, e.g. h264,hevc")],
@@ -134,7 +127,6 @@ async def play(
     await get_title(title_id, store, cache)  # 404 for an unknown title
     device = DeviceProfile.parse([c.strip() for c in codecs.split(",") if c.strip()], max_height)
     rungs = manifest(ladder(), device, bandwidth_kbps)
-    fleet: dict[str, Appliance] = request.app.state.topology
     sources = rank_sources(Client(isp, region), title_id, list(fleet.values()), ORIGIN_URL)
     return Playback(
         title_id=title_id,
@@ -151,8 +143,7 @@ async def play(
 @router.put(
     "/appliances/{appliance_id}/health", tags=["playback"], summary="Mark an appliance up or down"
 )
-async def set_health(appliance_id: str, health: Health, request: Request) -> dict[str, object]:
-    fleet: dict[str, Appliance] = request.app.state.topology
+async def set_health(appliance_id: str, health: Health, fleet: Fleet) -> dict[str, object]:
     if appliance_id not in fleet:
         raise NotFound(f"no appliance {appliance_id}", param="appliance_id")
     fleet[appliance_id] = replace(fleet[appliance_id], healthy=health.healthy)
@@ -213,15 +204,13 @@ def _fill_view(report: FillReport, fleet: dict[str, Appliance]) -> FillView:
 
 
 @router.get("/fill", tags=["playback"], summary="The last fill plan and the in-ISP share")
-async def fill_report(request: Request) -> FillView:
-    planner: FillPlanner = request.app.state.fill
-    return _fill_view(planner.report, request.app.state.topology)
+async def fill_report(planner: Planner, fleet: Fleet) -> FillView:
+    return _fill_view(planner.report, fleet)
 
 
 @router.post("/fill", tags=["playback"], summary="Run the fill planner now")
-async def run_fill(request: Request) -> FillView:
-    planner: FillPlanner = request.app.state.fill
-    return _fill_view(await planner.run(), request.app.state.topology)
+async def run_fill(planner: Planner, fleet: Fleet) -> FillView:
+    return _fill_view(await planner.run(), fleet)
 
 
 # -- plays and rows ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import time
 from typing import Annotated, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.demand import SurgeBoard
@@ -19,6 +19,7 @@ from dispatch.trips import Trips
 from stackkit.errors import Invalid
 from stackkit.events import Event
 from stackkit.kafka import EventProducer
+from stackkit.service import from_state
 
 MAX_BATCH = 1000
 DriverStatus = Literal["offline", "available", "on_trip"]
@@ -54,18 +55,8 @@ class NearbyResponse(BaseModel):
     drivers: list[NearbyDriver]
 
 
-def _index(request: Request) -> LocationIndex:
-    index: LocationIndex = request.app.state.locations
-    return index
-
-
-def _events(request: Request) -> EventProducer:
-    producer: EventProducer = request.app.state.events
-    return producer
-
-
-Index = Annotated[LocationIndex, Depends(_index)]
-Events = Annotated[EventProducer, Depends(_events)]
+Index = Annotated[LocationIndex, from_state("locations")]
+Events = Annotated[EventProducer, from_state("events")]
 
 
 def _now_ms() -> int:
@@ -198,12 +189,7 @@ class TripView(BaseModel):
         )
 
 
-def _trips(request: Request) -> Trips:
-    trips: Trips = request.app.state.trips
-    return trips
-
-
-TripsDep = Annotated[Trips, Depends(_trips)]
+TripsDep = Annotated[Trips, from_state("trips")]
 
 
 FORWARDED = "x-dispatch-forwarded"

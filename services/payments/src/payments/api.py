@@ -14,18 +14,14 @@ from payments.store import create_merchant, merchant_for_key
 from payments.usecases import Payments
 from payments.usecases import Request as PaymentsRequest
 from stackkit.errors import NotFound, Unauthorized
+from stackkit.service import from_state
 
 MAX_BODY_BYTES = 64 * 1024
 
 router = APIRouter()
 
 
-def _payments(request: Request) -> Payments:
-    payments: Payments = request.app.state.payments
-    return payments
-
-
-PaymentsDep = Annotated[Payments, Depends(_payments)]
+PaymentsDep = Annotated[Payments, from_state("payments")]
 
 
 def _secret(request: Request) -> str:
