@@ -99,7 +99,7 @@ def test_compose_and_native_runner_create_the_same_databases() -> None:
     assert {spec.database for spec in PROCESSES if spec.database} == set(SERVICE_DATABASES)
 
 
-def test_only_the_edge_and_the_chat_gateways_are_published(compose: dict[str, Any]) -> None:
-    """WebSocket clients reach the gateways directly until the edge proxies upgrades."""
+def test_only_the_edge_is_published(compose: dict[str, Any]) -> None:
+    """Every service, WebSocket gateways included, is reached through the edge's one address."""
     published = {name for name, svc in compose["services"].items() if svc.get("ports")}
-    assert published - BACKING_SERVERS == {"edge", "chat-gateway", "chat-gateway-2"}
+    assert published - BACKING_SERVERS == {"edge"}

@@ -228,7 +228,7 @@ class CqlServer(LocalServer):
 
 # One database per service that owns Postgres data; compose creates the same list
 # (infra/postgres/init-databases.sql, checked by the contract tests).
-SERVICE_DATABASES = ["dispatch", "chat", "payments"]
+SERVICE_DATABASES = ["dispatch", "chat", "payments", "edge"]
 
 
 @dataclass

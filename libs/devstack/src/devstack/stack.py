@@ -16,7 +16,16 @@ from devstack.processes import (
     wait_until,
 )
 from devstack.servers import LocalServers
-from devstack.topology import ACQUIRERS, EDGE_ROUTED, PROCESSES, ProcessSpec, process
+from devstack.topology import (
+    ACQUIRERS,
+    CHAT_GATEWAYS,
+    EDGE_POPS,
+    EDGE_ROUTED,
+    PROCESSES,
+    UPPER_TIER,
+    ProcessSpec,
+    process,
+)
 
 READY_TIMEOUT_S = 60.0
 
@@ -74,12 +83,36 @@ class NativeStack:
             env[f"{prefix}SEED_TITLES"] = "5000"
             env[f"{prefix}FILL_INTERVAL_S"] = "60"
             env[f"{prefix}FILL_PSEUDO_PLAYS"] = "1000"
-        if spec.name == "edge":
-            env[f"{prefix}POP_NAME"] = "pop-1"
-            env[f"{prefix}REGION"] = "local"
-            env[f"{prefix}ORIGIN_TIMEOUT_S"] = "30"
+        if spec.name in EDGE_POPS:
+            pop_name, region = EDGE_POPS[spec.name]
+            env |= {
+                f"{prefix}POP_NAME": pop_name,
+                f"{prefix}REGION": region,
+                f"{prefix}UPPER_TIER_URL": "" if spec.name == UPPER_TIER else self.url(UPPER_TIER),
+                f"{prefix}TIER_SECRET": "dev-tier-secret",
+                f"{prefix}ADMIN_TOKEN": "dev-edge-admin-token",
+                f"{prefix}REPLICA_DIR": str(self.servers.root / "edge-replicas" / pop_name),
+                f"{prefix}CONFIG_POLL_S": "5",
+                f"{prefix}ORIGIN_TIMEOUT_S": "30",
+                f"{prefix}MAX_CONNECTIONS": "500",
+                f"{prefix}CACHE_MAX_BYTES": str(256 * 1024 * 1024),
+                f"{prefix}CACHE_MAX_OBJECT_BYTES": str(8 * 1024 * 1024),
+                f"{prefix}MAX_BODY_BYTES": str(10 * 1024 * 1024),
+                f"{prefix}MAX_RESPONSE_BYTES": str(64 * 1024 * 1024),
+                f"{prefix}CHAT_GATEWAY_URLS": ",".join(self.url(g) for g in CHAT_GATEWAYS),
+            }
             for route, target in EDGE_ROUTED.items():
                 env[f"{prefix}{route.upper()}_URL"] = self.url(target)
+        if spec.env_prefix == "ANYCAST_":
+            env |= {
+                f"{prefix}POPS": ",".join(
+                    f"{pop}@{region}={self.host}:{self.ports[name]}"
+                    for name, (pop, region) in EDGE_POPS.items()
+                ),
+                f"{prefix}CLIENT_NETWORKS": "",
+                f"{prefix}DEFAULT_REGION": "eu-west",
+                f"{prefix}PROBE_INTERVAL_S": "0.5",
+            }
         if spec.env_prefix == "DISPATCH_":
             env |= {
                 f"{prefix}WORKER_ID": spec.name,

@@ -61,8 +61,14 @@ PROCESSES: tuple[ProcessSpec, ...] = (
     ProcessSpec("payments-worker", "payments.workers:create_worker_app",
                 "payments.settings:PaymentsSettings", "PAYMENTS_", database="payments",
                 servers=("postgres", "kafka"), default_port=8007),
-    ProcessSpec("edge", "edge.app:create_app", "edge.settings:EdgeSettings", "EDGE_",
-                default_port=8080),
+    ProcessSpec("edge-pop-1", "edge.app:create_app", "edge.settings:EdgeSettings", "EDGE_",
+                database="edge", servers=("postgres", "kafka"), default_port=8081),
+    ProcessSpec("edge-pop-2", "edge.app:create_app", "edge.settings:EdgeSettings", "EDGE_",
+                database="edge", servers=("postgres", "kafka"), default_port=8082),
+    ProcessSpec("edge-pop-3", "edge.app:create_app", "edge.settings:EdgeSettings", "EDGE_",
+                database="edge", servers=("postgres", "kafka"), default_port=8083),
+    ProcessSpec("edge", "edge.anycast", "edge.anycast:AnycastSettings", "ANYCAST_",
+                default_port=8080, runner="module"),
 )  # fmt: skip
 
 ACQUIRERS = ("acquirer-a", "acquirer-b")
@@ -70,6 +76,14 @@ ACQUIRERS = ("acquirer-a", "acquirer-b")
 
 EDGE_ROUTED = {"catalog": "catalog", "dispatch": "dispatch", "chat": "chat", "payments": "payments"}
 """Edge path prefix -> the process that serves it."""
+
+CHAT_GATEWAYS = ("chat-gateway", "chat-gateway-2")
+"""WebSocket origins the edge serves at /chat-gateway."""
+
+EDGE_POPS = {"edge-pop-1": ("pop-1", "eu-west"), "edge-pop-2": ("pop-2", "us-east"),
+             "edge-pop-3": ("pop-3", "ap-southeast")}  # fmt: skip
+"""PoP process -> (PoP name, region). The first is the upper tier the others ask on a miss."""
+UPPER_TIER = "edge-pop-1"
 
 
 def process(name: str) -> ProcessSpec:

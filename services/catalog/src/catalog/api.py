@@ -1,11 +1,12 @@
 """Titles through the zoned cache, and viewing history as wide rows on Cassandra."""
 
+import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from catalog.domain.ladder import DeviceProfile, ladder, manifest
@@ -63,8 +64,7 @@ async def put_title(title_id: str, title: Title, store: Store, cache: Cache) -> 
     return TitleView(title_id=title_id, **title.model_dump())
 
 
-@router.get("/titles/{title_id}", tags=["titles"], summary="A title, read through the cache")
-async def get_title(title_id: str, store: Store, cache: Cache) -> TitleView:
+async def read_title(title_id: str, store: CatalogStore, cache: ZonedCache) -> TitleView:
     async def load() -> bytes | None:
         found = await store.title(title_id)
         return orjson.dumps(found) if found else None
@@ -73,6 +73,33 @@ async def get_title(title_id: str, store: Store, cache: Cache) -> TitleView:
     if raw is None:
         raise NotFound(f"no title {title_id}", param="title_id")
     return TitleView.model_validate_json(raw)
+
+
+TITLE_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=30, stale-if-error=600"
+"""Shared caches (the edge) may keep a title 30 s, serve it stale while refreshing for 30 s
+more, and for 10 minutes if the catalog is failing: titles change rarely and a PUT here is
+followed by a purge at the edge when it must show at once."""
+
+
+@router.get(
+    "/titles/{title_id}",
+    tags=["titles"],
+    summary="A title, read through the cache (ETag, Cache-Control for the edge)",
+    response_model=TitleView,
+    responses={304: {"description": "Not modified (If-None-Match matched the ETag)"}},
+)
+async def get_title(
+    title_id: str,
+    store: Store,
+    cache: Cache,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    body = (await read_title(title_id, store, cache)).model_dump_json().encode()
+    etag = f'"{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
+    headers = {"etag": etag, "cache-control": TITLE_CACHE_CONTROL}
+    if if_none_match and etag in (tag.strip() for tag in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.post("/profiles/{profile_id}/history", tags=["history"], summary="Record a play")
@@ -266,7 +293,7 @@ async def home_rows(
 
     async def genres_of(title_id: str) -> set[str]:
         try:
-            return set((await get_title(title_id, store, cache)).genres)
+            return set((await read_title(title_id, store, cache)).genres)
         except NotFound:
             return set()
 

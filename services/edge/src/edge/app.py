@@ -1,82 +1,160 @@
-"""One edge PoP: routes ``/<service>/...`` to the service's origin and says which PoP served it."""
+"""One edge PoP: the proxy on the hot path, and a small FastAPI app beside it for health,
+readiness, metrics, the config plane's admin API and the docs.
 
+Paths whose first segment is a route (``/catalog/...``, ``/chat-gateway/...``) go to the
+proxy; everything else (``/healthz``, ``/_edge/...``) to the FastAPI app.
+"""
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 
-import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
-from edge.routing import forwardable_headers, route_for
+from edge import admin, configlog, websocket
+from edge.domain.config import ChangeSet, Route
+from edge.metrics import EdgeMetrics
+from edge.proxy import Pop
+from edge.replica import ConfigReplica
 from edge.settings import EdgeSettings
-from stackkit.errors import NotFound, UpstreamTimeout, UpstreamUnreachable
-from stackkit.http import internal_client
-from stackkit.request_context import current_request_id
+from edge.upstream import open_session
+from stackkit.connections import open_backends
+from stackkit.consumer import consume
+from stackkit.events import Event
+from stackkit.logs import get_logger
+from stackkit.outbox import start_relay
+from stackkit.periodic import run_every
 from stackkit.service import ReadinessCheck, create_service_app
 
-PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-# The edge's own server sets these; content-encoding goes because httpx already decoded the body.
-EDGE_OWNED_RESPONSE_HEADERS = frozenset({"date", "server", "x-request-id", "content-encoding"})
+log = get_logger(__name__)
 
 
-def create_app(settings: EdgeSettings | None = None) -> FastAPI:
-    settings = settings or EdgeSettings()
-    origins = settings.origins()
+def default_routes(settings: EdgeSettings) -> dict[str, Route]:
+    """Routes from the environment; the config plane may add and replace routes."""
+    gateways = tuple(u.strip() for u in settings.chat_gateway_urls.split(",") if u.strip())
+    return {
+        "catalog": Route("catalog", (settings.catalog_url,)),
+        "dispatch": Route("dispatch", (settings.dispatch_url,)),
+        "chat": Route("chat", (settings.chat_url,)),
+        "payments": Route("payments", (settings.payments_url,)),
+        "chat-gateway": Route("chat-gateway", gateways, websocket=True),
+    }
 
-    async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
-        client = internal_client(settings.origin_timeout_s)
-        stack.push_async_callback(client.aclose)
-        app.state.origin_client = client
-        return {}
 
-    app = create_service_app(
-        name="edge",
-        settings=settings,
-        open_resources=open_resources,
-        description="Cloudflare: a PoP in front of every service.",
+def replica_path(settings: EdgeSettings) -> Path:
+    if settings.replica_dir:
+        return Path(settings.replica_dir)
+    return Path(tempfile.gettempdir()) / f"edge-replica-{settings.pop_name}"
+
+
+class ReplicaInbox:
+    """The consumer's inbox for config changes: the replica's version is the dedupe (a change
+    at or below it is ignored), so every claim goes through."""
+
+    @contextlib.asynccontextmanager
+    async def claim(self, group: str, event_id: str) -> AsyncIterator[None]:
+        yield None
+
+
+async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
+    settings: EdgeSettings = app.state.settings
+    checks = await open_backends(app, stack, settings, topics=[configlog.CONFIG_TOPIC])
+    pool = app.state.db
+    await configlog.create_schema(pool)
+    metrics = EdgeMetrics(app.state.metrics.registry)
+    session = open_session(settings.max_connections)
+    stack.push_async_callback(session.close)
+
+    def applied(change: ChangeSet, applied_at: float) -> None:
+        metrics.config_version.set(change.version)
+        metrics.config_propagation.observe(max(0.0, applied_at - change.written_at))
+
+    replica = ConfigReplica(
+        replica_path(settings),
+        default_routes(settings),
+        on_purge=lambda purge: pop.cache.purge(
+            urls=purge.get("urls", []), prefixes=purge.get("prefixes", [])
+        ),
+        on_applied=applied,
+    )
+    stack.callback(replica.close)
+    pop = Pop(settings, lambda: replica.config, session, metrics)
+
+    async def fetch(version: int) -> list[ChangeSet]:
+        return await configlog.since(pool, version)
+
+    if replica.cold_start:
+        await replica.load_snapshot(lambda: configlog.snapshot(pool))
+    caught_up = await replica.catch_up(fetch)
+    metrics.config_version.set(replica.version)
+    log.info(
+        "config_replica_ready",
+        version=replica.version,
+        cold=replica.cold_start,
+        caught_up=caught_up,
     )
 
-    @app.middleware("http")
-    async def pop_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
-        response.headers["x-edge-pop"] = settings.pop_name
-        # This middleware wraps the request-id one, so the id is read back from the response.
-        response.headers["cf-ray"] = (
-            f"{response.headers.get('x-request-id', '')}-{settings.pop_name}"
-        )
-        response.headers.setdefault("cf-cache-status", "DYNAMIC")
-        return response
+    async def on_change(event: Event, _: None) -> None:
+        await replica.receive(configlog.change_from_event(event), fetch)
 
-    @app.api_route("/{service}/{rest:path}", methods=PROXY_METHODS, tags=["proxy"])
-    async def proxy(service: str, rest: str, request: Request) -> Response:
-        route = route_for(service, origins)
+    checks["config-feed"] = consume(
+        stack,
+        settings=settings,
+        startup_timeout_s=settings.startup_timeout_s,
+        group_id=f"edge-config-{settings.pop_name}",
+        topics=(configlog.CONFIG_TOPIC.name,),
+        handler=on_change,
+        inbox=ReplicaInbox(),
+        dead_letters=app.state.events,
+    )
+    run_every(stack, settings.config_poll_s, lambda: replica.catch_up(fetch), "config-catch-up")
+    app.state.relay = start_relay(stack, pool, app.state.events)
+    app.state.replica = replica
+    app.state.pop = pop
+    return checks
+
+
+class EdgeApp:
+    """The ASGI app uvicorn serves: the proxy for routed paths, the ops app for the rest."""
+
+    def __init__(self, ops: FastAPI) -> None:
+        self.ops = ops
+        self.state = ops.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pop: Pop | None = getattr(self.ops.state, "pop", None)
+        if pop is None or scope["type"] == "lifespan":
+            await self.ops(scope, receive, send)
+            return
+        prefix = scope["path"][1:].partition("/")[0]
+        route = pop.config().routes.get(prefix)
         if route is None:
-            raise NotFound(
-                f"no service at /{service}; try one of {sorted(origins)}", code="not_found"
+            await self.ops(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await websocket.relay(
+                pop.session,
+                pop.picker.order(route.origins),
+                route,
+                pop.settings.pop_name,
+                scope,
+                receive,
+                send,
             )
-        client: httpx.AsyncClient = request.app.state.origin_client
-        headers = forwardable_headers(
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        )
-        headers += [
-            ("x-request-id", current_request_id() or ""),
-            ("x-forwarded-prefix", f"/{service}"),
-            ("x-forwarded-for", request.client.host if request.client else ""),
-        ]
-        try:
-            upstream = await client.request(
-                request.method,
-                route.upstream_url(rest, request.url.query),
-                headers=headers,
-                content=await request.body(),
-            )
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"{service} did not answer in time") from exc
-        except httpx.TransportError as exc:
-            raise UpstreamUnreachable(f"{service} is unreachable") from exc
-        response = Response(content=upstream.content, status_code=upstream.status_code)
-        for name, value in forwardable_headers(list(upstream.headers.multi_items())):
-            if name.lower() not in EDGE_OWNED_RESPONSE_HEADERS:
-                response.headers.append(name, value)
-        return response
+        else:
+            await pop.handle_http(route, scope, receive, send)
 
-    return app
+
+def create_app(settings: EdgeSettings | None = None) -> EdgeApp:
+    settings = settings or EdgeSettings()
+    ops = create_service_app(
+        name="edge",
+        settings=settings,
+        open_resources=open_pop,
+        description="Cloudflare: an edge PoP. Routed paths (/catalog, /dispatch, /chat, "
+        "/payments, /chat-gateway) are proxied and cached; /_edge is the config plane.",
+    )
+    ops.include_router(admin.router)
+    return EdgeApp(ops)

@@ -1,6 +1,4 @@
-"""Which origin serves a path, and which headers cross the proxy. Pure: no I/O."""
-
-from dataclasses import dataclass
+"""Which headers cross the proxy, and which requests are framed ambiguously. Pure: no I/O."""
 
 # RFC 9110 7.6.1 connection-specific headers, plus the ones the proxy recomputes.
 HOP_BY_HOP = frozenset(
@@ -20,21 +18,6 @@ HOP_BY_HOP = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Route:
-    service: str
-    origin_url: str
-
-    def upstream_url(self, rest: str, query: str) -> str:
-        url = f"{self.origin_url.rstrip('/')}/{rest.lstrip('/')}"
-        return f"{url}?{query}" if query else url
-
-
-def route_for(service: str, origins: dict[str, str]) -> Route | None:
-    origin = origins.get(service)
-    return Route(service, origin) if origin else None
-
-
 def forwardable_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     connection_listed = {
         token.strip().lower()
@@ -47,3 +30,18 @@ def forwardable_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]
         for name, value in headers
         if name.lower() not in HOP_BY_HOP and name.lower() not in connection_listed
     ]
+
+
+def framing_problem(headers: list[tuple[str, str]]) -> str | None:
+    """Request smuggling defences (RFC 9112 6.3): a message whose length two parsers could read
+    differently is refused, not guessed at. The HTTP server's parser refuses most of these
+    already; this is the second line."""
+    lengths = {value.strip() for name, value in headers if name.lower() == "content-length"}
+    encodings = [value for name, value in headers if name.lower() == "transfer-encoding"]
+    if encodings and lengths:
+        return "both Content-Length and Transfer-Encoding"
+    if len(lengths) > 1 or any(not length.isdigit() for length in lengths):
+        return "conflicting or invalid Content-Length"
+    if encodings and ",".join(encodings).replace(" ", "").lower() != "chunked":
+        return "unsupported Transfer-Encoding"
+    return None

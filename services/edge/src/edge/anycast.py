@@ -1,0 +1,222 @@
+"""The stack's stand-in for BGP anycast: one address in front of the PoPs.
+
+``python -m edge.anycast --host 0.0.0.0 --port 8000``. It reads the first request head of each
+connection only to learn where the client is (an ``x-client-region`` hint, else the client's
+address mapped by ``ANYCAST_CLIENT_NETWORKS``), connects to the nearest healthy PoP and from
+then on splices bytes both ways untouched, as a network would: keep-alive requests and WebSocket
+frames on that connection all go to that PoP. PoPs are probed every ``ANYCAST_PROBE_INTERVAL_S``;
+one that fails a probe or a connection is withdrawn (as a PoP stops announcing its routes) and
+new connections go to the next nearest. ``GET /_anycast/status`` answers here, not at a PoP.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import orjson
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from edge.domain.anycast import (
+    REGION_HINT_HEADER,
+    Networks,
+    Pop,
+    client_region,
+    parse_networks,
+    parse_pops,
+    rank,
+)
+from stackkit.logs import configure_logging, get_logger
+from stackkit.settings import ServiceSettings
+
+HEAD_LIMIT = 64 * 1024
+HEAD_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 1.0
+PROBE_TIMEOUT_S = 1.0
+CHUNK = 64 * 1024
+
+log = get_logger("edge.anycast")
+
+
+class AnycastSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ANYCAST_", extra="ignore", frozen=True)
+
+    pops: str = Field(
+        default="pop-1@eu-west=127.0.0.1:8081,pop-2@us-east=127.0.0.1:8082,"
+        "pop-3@ap-southeast=127.0.0.1:8083",
+        description="name@region=host:port, comma-separated",
+    )
+    client_networks: str = Field(
+        default="", description="cidr=region, comma-separated: where clients on those addresses are"
+    )
+    default_region: str = "eu-west"
+    probe_interval_s: float = Field(default=0.5, gt=0)
+
+
+@dataclass
+class PopHealth:
+    healthy: bool = True
+    since: float = field(default_factory=time.time)
+    connections: int = 0
+    failures: int = 0
+
+
+def _header(head: bytes, name: bytes) -> str | None:
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip().decode("latin-1")
+    return None
+
+
+def _http(status: str, body: bytes) -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
+
+
+class AnycastEntry:
+    def __init__(self, settings: AnycastSettings) -> None:
+        self.pops = parse_pops(settings.pops)
+        self.networks: Networks = parse_networks(settings.client_networks)
+        self.default_region = settings.default_region
+        self.probe_interval_s = settings.probe_interval_s
+        self.health = {pop.name: PopHealth() for pop in self.pops}
+
+    def healthy(self) -> set[str]:
+        return {name for name, health in self.health.items() if health.healthy}
+
+    def _mark(self, pop: Pop, healthy: bool) -> None:
+        health = self.health[pop.name]
+        if health.healthy != healthy:
+            health.healthy, health.since = healthy, time.time()
+            log.warning("pop_announced" if healthy else "pop_withdrawn", pop=pop.name)
+        if not healthy:
+            health.failures += 1
+
+    async def probe_forever(self) -> None:
+        while True:
+            await asyncio.gather(*(self._probe(pop) for pop in self.pops))
+            await asyncio.sleep(self.probe_interval_s)
+
+    async def _probe(self, pop: Pop) -> None:
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                reader, writer = await asyncio.open_connection(pop.host, pop.port)
+                writer.write(b"GET /healthz HTTP/1.1\r\nhost: anycast\r\nconnection: close\r\n\r\n")
+                status_line = await reader.readline()
+            self._mark(pop, status_line.split(b" ")[1:2] == [b"200"])
+        except (OSError, TimeoutError, IndexError):
+            self._mark(pop, False)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def status(self) -> dict[str, object]:
+        return {
+            "pops": [
+                {"name": pop.name, "region": pop.region, "address": f"{pop.host}:{pop.port}",
+                 "healthy": self.health[pop.name].healthy,
+                 "connections": self.health[pop.name].connections}
+                for pop in self.pops
+            ],
+            "default_region": self.default_region,
+        }  # fmt: skip
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._handle(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(HEAD_TIMEOUT_S):
+                head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError:
+            writer.write(_http("431 Request Header Fields Too Large", b'{"error":"head too big"}'))
+            return
+        except TimeoutError:
+            writer.write(_http("408 Request Timeout", b'{"error":"no request head in time"}'))
+            return
+        if head.startswith(b"GET /_anycast/status "):
+            writer.write(_http("200 OK", orjson.dumps(self.status())))
+            return
+        peer = writer.get_extra_info("peername")
+        region = client_region(
+            _header(head, REGION_HINT_HEADER.encode()),
+            peer[0] if peer else "",
+            self.networks,
+            self.default_region,
+        )
+        for pop in rank(self.pops, region, self.healthy()):
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    pop_reader, pop_writer = await asyncio.open_connection(pop.host, pop.port)
+            except (OSError, TimeoutError):
+                self._mark(pop, False)
+                continue
+            self.health[pop.name].connections += 1
+            try:
+                pop_writer.write(head)
+                await _splice(reader, writer, pop_reader, pop_writer)
+            finally:
+                self.health[pop.name].connections -= 1
+                pop_writer.close()
+            return
+        writer.write(_http("503 Service Unavailable", b'{"error":"no PoP is reachable"}'))
+
+
+async def _copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await source.read(CHUNK):
+            sink.write(chunk)
+            await sink.drain()
+        if sink.can_write_eof():
+            sink.write_eof()  # a half-close crosses: the other direction may still be talking
+    except (ConnectionError, OSError):
+        sink.close()
+
+
+async def _splice(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    pop_reader: asyncio.StreamReader,
+    pop_writer: asyncio.StreamWriter,
+) -> None:
+    await asyncio.gather(_copy(client_reader, pop_writer), _copy(pop_reader, client_writer))
+
+
+async def serve(settings: AnycastSettings, host: str, port: int) -> None:
+    entry = AnycastEntry(settings)
+    prober = asyncio.create_task(entry.probe_forever())
+    server = await asyncio.start_server(entry.handle, host, port, limit=HEAD_LIMIT)
+    log.info("anycast_listening", host=host, port=port, pops=[p.name for p in entry.pops])
+    try:
+        async with server:
+            await server.serve_forever()
+    finally:
+        prober.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await prober
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    settings = AnycastSettings()
+    configure_logging("edge-anycast", settings.log_level)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings, args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

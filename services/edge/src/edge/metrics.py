@@ -1,0 +1,47 @@
+"""What a PoP reports on /metrics beyond the HTTP basics."""
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PROPAGATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class EdgeMetrics:
+    registry: CollectorRegistry
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter(
+            "edge_requests_total",
+            "Requests by route and cache status",
+            ["route", "cache_status", "status"],
+            registry=r,
+        )
+        self.upstream_fetches = Counter(
+            "edge_upstream_fetches_total",
+            "Fetches from this PoP, to the origin or the upper tier",
+            ["target"],
+            registry=r,
+        )
+        self.blocked = Counter(
+            "edge_waf_blocked_total", "Requests blocked by the WAF", ["rule"], registry=r
+        )
+        self.rate_limited = Counter(
+            "edge_rate_limited_total", "Requests over a rate limit", ["rule"], registry=r
+        )
+        self.cache_bytes = Gauge("edge_cache_bytes", "Bytes held by the cache", registry=r)
+        self.cache_entries = Gauge("edge_cache_entries", "Responses held by the cache", registry=r)
+        self.config_version = Gauge("edge_config_version", "Config version applied", registry=r)
+        self.config_propagation = Histogram(
+            "edge_config_propagation_seconds",
+            "From the config log accepting a change to this PoP applying it",
+            buckets=PROPAGATION_BUCKETS,
+            registry=r,
+        )
+        self.coalesced = Counter(
+            "edge_coalesced_requests_total",
+            "Misses that waited for another request's fetch",
+            registry=r,
+        )

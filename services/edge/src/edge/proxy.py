@@ -1,0 +1,471 @@
+"""A PoP's request path: check framing, WAF, rate limits; then serve from the cache or fetch
+(coalesced, through the upper tier when this PoP is a lower tier) or pass through to the origin.
+
+This is plain ASGI rather than FastAPI routes: it is the hot path, and a cache hit should cost
+a dictionary lookup and a write, not a router and a middleware stack.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from edge import upstream
+from edge.coalescing import Coalescer
+from edge.domain import ratelimit, waf
+from edge.domain.cachestore import ResponseCache
+from edge.domain.config import CacheRule, EdgeConfig, Route
+from edge.domain.freshness import (
+    Freshness,
+    Headers,
+    StoredResponse,
+    freshened,
+    freshness,
+    header_value,
+    is_storable,
+    matches,
+    may_serve_on_error,
+    not_modified_for,
+    refuses_caching,
+    store,
+    variant_of,
+)
+from edge.metrics import EdgeMetrics
+from edge.routing import forwardable_headers, framing_problem
+from edge.settings import EdgeSettings
+from edge.upstream import ResponseTooLarge, UpstreamFailed, UpstreamResponse
+from stackkit.errors import error_body
+from stackkit.logs import get_logger
+from stackkit.middleware import new_request_id
+from stackkit.request_context import set_request_id
+
+TIER_HEADER = "x-edge-tier-secret"
+CLIENT_CONDITIONALS = frozenset({"if-none-match", "if-modified-since"})
+# Set by this PoP on every response; an upstream's (or the upper tier's) values are dropped.
+EDGE_OWNED = frozenset(
+    {"date", "server", "x-request-id", "x-edge-pop", "cf-ray", "cf-cache-status", "age"}
+)
+INTERNAL_REQUEST_HEADERS = frozenset({"x-request-id", TIER_HEADER, "x-forwarded-prefix"})
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Headers
+    body: bytes
+    cache_status: str
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one fetch for the cache got, shared by every request that waited for it."""
+
+    response: UpstreamResponse
+    entry: StoredResponse | None
+    """The stored (or freshened) response; None when it must not be shared."""
+    cache_status: str
+
+
+@dataclass(frozen=True)
+class ProxyRequest:
+    method: str
+    path: str
+    query: str
+    headers: Headers
+    client: str
+    route: Route
+    request_id: str
+    from_lower_tier: bool
+
+    @property
+    def url(self) -> str:
+        """The cache key: path and query as the client sent them (the route is the prefix)."""
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    @property
+    def origin_path(self) -> str:
+        """What follows the route prefix, from its slash: ``/catalog/v1/x?q`` -> ``/v1/x?q``."""
+        rest = self.path[len(self.route.prefix) + 1 :] or "/"
+        return f"{rest}?{self.query}" if self.query else rest
+
+
+class RequestRejected(Exception):
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+
+def error_reply(
+    status: int,
+    error_type: str,
+    code: str,
+    message: str,
+    headers: Headers | None = None,
+    cache_status: str = "DYNAMIC",
+) -> Reply:
+    body = orjson.dumps(error_body(error_type=error_type, code=code, message=message))
+    return Reply(
+        status, [("content-type", "application/json"), *(headers or [])], body, cache_status
+    )
+
+
+class Pop:
+    """One PoP's state: its config view, cache, limiter, upstream pool and metrics."""
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        config: Callable[[], EdgeConfig],
+        session: aiohttp.ClientSession,
+        metrics: EdgeMetrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.session = session
+        self.metrics = metrics
+        self.clock = clock
+        self.cache = ResponseCache(settings.cache_max_bytes, settings.cache_max_object_bytes)
+        self.limiter = ratelimit.SlidingWindowLimiter()
+        self.coalescer: Coalescer[Fetched] = Coalescer()
+        self.picker = upstream.OriginPicker()
+        self._ray_suffix = f"-{settings.pop_name}"
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- the ASGI side -------------------------------------------------------------------------
+
+    async def handle_http(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        incoming_id = header_value(headers, "x-request-id")
+        request_id = incoming_id[:64] if incoming_id else new_request_id()
+        set_request_id(request_id)
+        request = ProxyRequest(
+            method=scope["method"],
+            path=scope["path"],
+            query=scope["query_string"].decode("latin-1"),
+            headers=headers,
+            client=scope["client"][0] if scope.get("client") else "",
+            route=route,
+            request_id=request_id,
+            from_lower_tier=header_value(headers, TIER_HEADER) == self.settings.tier_secret,
+        )
+        try:
+            reply = await self.serve(request, receive)
+        except RequestRejected as rejected:
+            reply = rejected.reply
+        except ResponseTooLarge as exc:
+            reply = error_reply(502, "api_error", "upstream_response_too_large", str(exc))
+        except UpstreamFailed as exc:
+            log.warning("upstream_failed", route=route.prefix, error=str(exc))
+            reply = (
+                error_reply(504, "api_error", "upstream_timeout", f"/{route.prefix} timed out")
+                if exc.timed_out
+                else error_reply(
+                    502, "api_error", "upstream_unreachable", f"/{route.prefix} is unreachable"
+                )
+            )
+        await self._send(send, reply, request)
+        self.metrics.requests.labels(route.prefix, reply.cache_status, str(reply.status)).inc()
+
+    async def _send(self, send: Send, reply: Reply, request: ProxyRequest) -> None:
+        body = b"" if request.method == "HEAD" or reply.status in (204, 304) else reply.body
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+        if reply.status not in (204, 304):
+            headers.append((b"content-length", str(len(reply.body)).encode()))
+        headers += [
+            (b"x-request-id", request.request_id.encode()),
+            (b"x-edge-pop", self.settings.pop_name.encode()),
+            (b"cf-ray", (request.request_id + self._ray_suffix).encode()),
+            (b"cf-cache-status", reply.cache_status.encode()),
+        ]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    # -- the decisions -------------------------------------------------------------------------
+
+    async def serve(self, request: ProxyRequest, receive: Receive) -> Reply:
+        config = self.config()  # one view for the whole request, even if a change lands now
+        problem = framing_problem(request.headers)
+        if problem:
+            raise RequestRejected(error_reply(400, "invalid_request_error", "bad_framing", problem))
+        if not request.from_lower_tier:
+            self._protect(request, config)
+        body = await self._read_body(request, receive)
+        rule = config.cache_rule(request.path)
+        if request.method == "GET" and not (rule and rule.bypass):
+            return await self._serve_cacheable(request, rule)
+        response = await self._to_origin(
+            request, request.method, self._upstream_headers(request), body
+        )
+        return Reply(
+            response.status,
+            self._response_headers(response.headers),
+            response.body,
+            "BYPASS" if rule and rule.bypass else "DYNAMIC",
+        )
+
+    def _protect(self, request: ProxyRequest, config: EdgeConfig) -> None:
+        verdict = waf.inspect(
+            request.method, request.path, request.query, request.headers, config.waf
+        )
+        if verdict.blocked_by:
+            self.metrics.blocked.labels(verdict.blocked_by).inc()
+            raise RequestRejected(
+                error_reply(
+                    403,
+                    "waf_error",
+                    "waf_blocked",
+                    f"blocked by WAF rule {verdict.blocked_by} (anomaly score {verdict.score})",
+                    [("x-edge-waf-rule", verdict.blocked_by)],
+                )
+            )
+
+        def client_key(rule: ratelimit.RateLimitRule) -> str:
+            if rule.key_header:
+                return header_value(request.headers, rule.key_header) or ""
+            return request.client
+
+        decision = ratelimit.check(
+            self.limiter, config.rate_limits, request.method, request.path, client_key, time.time()
+        )
+        if not decision.allowed:
+            self.metrics.rate_limited.labels(decision.rule_id or "").inc()
+            raise RequestRejected(
+                error_reply(
+                    429,
+                    "rate_limit_error",
+                    "rate_limited",
+                    f"over rate limit {decision.rule_id}; retry in {decision.retry_after_s} s",
+                    [
+                        ("retry-after", str(decision.retry_after_s)),
+                        ("x-edge-ratelimit-rule", decision.rule_id or ""),
+                    ],
+                )
+            )
+
+    async def _read_body(self, request: ProxyRequest, receive: Receive) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = header_value(request.headers, "content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise RequestRejected(self._too_large(limit))
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestRejected(
+                    error_reply(400, "invalid_request_error", "client_gone", "the client went away")
+                )
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise RequestRejected(self._too_large(limit))
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _too_large(limit: int) -> Reply:
+        return error_reply(
+            413,
+            "invalid_request_error",
+            "body_too_large",
+            f"request bodies are limited to {limit} bytes",
+        )
+
+    # -- caching -------------------------------------------------------------------------------
+
+    async def _serve_cacheable(self, request: ProxyRequest, rule: CacheRule | None) -> Reply:
+        entry = self.cache.lookup(request.url, request.headers)
+        if entry is not None:
+            match freshness(entry, request.headers, self.clock()):
+                case Freshness.FRESH:
+                    return self._from_entry(request, entry, "HIT")
+                case Freshness.STALE_WHILE_REVALIDATE:
+                    self._revalidate_in_background(request, entry, rule)
+                    return self._from_entry(request, entry, "UPDATING")
+                case Freshness.MUST_REVALIDATE:
+                    pass
+        group = (
+            request.url,
+            tuple(sorted(variant_of(self.cache.vary_names(request.url), request.headers).items())),
+        )
+        try:
+            fetched, led = await self.coalescer.run(
+                group, lambda: self._fetch_for_cache(request, entry, rule)
+            )
+        except UpstreamFailed:
+            if entry is not None and may_serve_on_error(entry, request.headers, self.clock()):
+                return self._from_entry(request, entry, "STALE")
+            raise
+        if (
+            fetched.response.status >= 500
+            and entry is not None
+            and may_serve_on_error(entry, request.headers, self.clock())
+        ):
+            return self._from_entry(request, entry, "STALE")
+        if led:
+            if fetched.entry is not None:
+                return self._from_entry(request, fetched.entry, fetched.cache_status)
+            return self._from_response(fetched)
+        self.metrics.coalesced.inc()
+        if fetched.entry is not None and matches(fetched.entry, request.headers):
+            return self._from_entry(request, fetched.entry, "HIT")
+        # Not shareable with this request (private, or another variant): its own fetch.
+        own = await self._fetch_for_cache(request, entry, rule)
+        if own.entry is not None:
+            return self._from_entry(request, own.entry, own.cache_status)
+        return self._from_response(own)
+
+    def _revalidate_in_background(
+        self, request: ProxyRequest, entry: StoredResponse, rule: CacheRule | None
+    ) -> None:
+        group = (request.url, tuple(sorted(entry.vary.items())))
+        if self.coalescer.in_flight(group):
+            return
+
+        async def revalidate() -> None:
+            try:
+                await self.coalescer.run(group, lambda: self._fetch_for_cache(request, entry, rule))
+            except Exception as exc:  # the stale copy keeps being served meanwhile
+                log.warning("background_revalidation_failed", url=request.url, error=repr(exc))
+
+        task = asyncio.create_task(revalidate())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _fetch_for_cache(
+        self, request: ProxyRequest, stale: StoredResponse | None, rule: CacheRule | None
+    ) -> Fetched:
+        headers = [
+            (k, v)
+            for k, v in self._upstream_headers(request)
+            if k.lower() not in CLIENT_CONDITIONALS
+        ]
+        if stale is not None:
+            headers += stale.validators()
+        fetched = await self._fetch_tiered(request, headers)
+        # Stored without hop-by-hop and edge headers; Date stays (freshness may need it).
+        response = UpstreamResponse(
+            fetched.status,
+            [
+                (k, v)
+                for k, v in forwardable_headers(fetched.headers)
+                if k.lower() not in EDGE_OWNED or k.lower() == "date"
+            ],
+            fetched.body,
+        )
+        now = self.clock()
+        edge_ttl = rule.edge_ttl_s if rule else None
+        if response.status == 304 and stale is not None:
+            entry = freshened(stale, response.headers, now, override_s=edge_ttl)
+            self.cache.put(request.url, entry)
+            self._cache_gauges()
+            return Fetched(response, entry, "REVALIDATED")
+        status = "EXPIRED" if stale is not None else "MISS"
+        if response.status >= 500 and stale is not None:
+            return Fetched(response, None, status)  # keep the stale copy for stale-if-error
+        if not is_storable("GET", response.status, request.headers, response.headers):
+            return Fetched(
+                response, None, "BYPASS" if refuses_caching(response.headers) else "DYNAMIC"
+            )
+        entry = store(
+            response.status,
+            request.headers,
+            response.headers,
+            response.body,
+            now,
+            override_s=edge_ttl,
+        )
+        stored = self.cache.put(request.url, entry)
+        self._cache_gauges()
+        return Fetched(response, entry if stored else None, status)
+
+    def _cache_gauges(self) -> None:
+        self.metrics.cache_bytes.set(self.cache.stats.bytes)
+        self.metrics.cache_entries.set(self.cache.stats.entries)
+
+    def _from_entry(self, request: ProxyRequest, entry: StoredResponse, status: str) -> Reply:
+        headers = [(k, v) for k, v in entry.headers if k.lower() not in EDGE_OWNED]
+        headers.append(("age", str(int(entry.age(self.clock())))))
+        if request.method == "GET" and not_modified_for(entry, request.headers):
+            kept = {"etag", "cache-control", "expires", "vary", "last-modified", "age"}
+            return Reply(304, [(k, v) for k, v in headers if k.lower() in kept], b"", status)
+        return Reply(entry.status, headers, entry.body, status)
+
+    def _from_response(self, fetched: Fetched) -> Reply:
+        response = fetched.response
+        return Reply(
+            response.status,
+            self._response_headers(response.headers),
+            response.body,
+            fetched.cache_status,
+        )
+
+    # -- upstreams -----------------------------------------------------------------------------
+
+    def _upstream_headers(self, request: ProxyRequest) -> Headers:
+        headers = [
+            (k, v)
+            for k, v in forwardable_headers(request.headers)
+            if k.lower() not in INTERNAL_REQUEST_HEADERS
+        ]
+        forwarded_for = header_value(request.headers, "x-forwarded-for")
+        client_chain = f"{forwarded_for}, {request.client}" if forwarded_for else request.client
+        return [
+            *[(k, v) for k, v in headers if k.lower() != "x-forwarded-for"],
+            ("x-forwarded-for", client_chain),
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-prefix", f"/{request.route.prefix}"),
+            ("x-request-id", request.request_id),
+        ]
+
+    @staticmethod
+    def _response_headers(headers: Headers) -> Headers:
+        return [(k, v) for k, v in forwardable_headers(headers) if k.lower() not in EDGE_OWNED]
+
+    async def _fetch_tiered(self, request: ProxyRequest, headers: Headers) -> UpstreamResponse:
+        """A lower tier asks the upper tier, which alone goes to the origin; if the upper tier
+        cannot answer at all, the lower tier goes to the origin itself."""
+        upper = self.settings.upper_tier_url
+        if upper and not request.from_lower_tier:
+            url = f"{upper.rstrip('/')}{request.url}"
+            try:
+                response = await upstream.send(
+                    self.session,
+                    "GET",
+                    [url],
+                    [*headers, (TIER_HEADER, self.settings.tier_secret)],
+                    b"",
+                    timeout_s=self.settings.origin_timeout_s,
+                    max_body_bytes=self.settings.cache_max_object_bytes,
+                )
+                self.metrics.upstream_fetches.labels("upper_tier").inc()
+                return response
+            except UpstreamFailed as exc:
+                log.warning("upper_tier_unreachable", error=str(exc))
+        return await self._to_origin(request, "GET", headers, b"")
+
+    async def _to_origin(
+        self, request: ProxyRequest, method: str, headers: Headers, body: bytes
+    ) -> UpstreamResponse:
+        origins = self.picker.order(request.route.origins)
+        # One retry on a fresh connection (or the next origin) when repeating is safe.
+        urls = [f"{origin.rstrip('/')}{request.origin_path}" for origin in origins]
+        if len(urls) == 1:
+            urls.append(urls[0])
+        self.metrics.upstream_fetches.labels("origin").inc()
+        return await upstream.send(
+            self.session,
+            method,
+            urls,
+            headers,
+            body,
+            timeout_s=self.settings.origin_timeout_s,
+            max_body_bytes=self.settings.max_response_bytes,
+        )

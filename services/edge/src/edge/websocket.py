@@ -1,0 +1,173 @@
+"""WebSocket pass-through: the client's upgrade is answered only once an origin (a chat gateway)
+has accepted the same upgrade; then frames are relayed both ways until either side closes, and
+the close code crosses too (1008 flood, 1009 too big). An origin refusing the upgrade (401 for a
+bad token) is refused to the client with the same status."""
+
+import asyncio
+import contextlib
+
+import aiohttp
+import orjson
+from starlette.types import Message, Receive, Scope, Send
+
+from edge.domain.config import Route
+from edge.domain.freshness import header_value
+from edge.routing import forwardable_headers
+from stackkit.errors import error_body
+from stackkit.logs import get_logger
+from stackkit.middleware import new_request_id
+from stackkit.request_context import set_request_id
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+CLOSED = (
+    aiohttp.WSMsgType.CLOSE,
+    aiohttp.WSMsgType.CLOSING,
+    aiohttp.WSMsgType.CLOSED,
+    aiohttp.WSMsgType.ERROR,
+)
+NOT_RELAYED = ("sec-websocket-", "x-edge-tier-secret", "x-forwarded-prefix")
+
+log = get_logger(__name__)
+
+
+def _origin_url(origin: str, path: str, query: bytes) -> str:
+    url = origin.rstrip("/").replace("http", "ws", 1) + path
+    return f"{url}?{query.decode('latin-1')}" if query else url
+
+
+async def relay(
+    session: aiohttp.ClientSession,
+    origins: list[str],
+    route: Route,
+    pop_name: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    request_id = header_value(headers, "x-request-id") or new_request_id()
+    set_request_id(request_id)
+    edge_headers = [
+        (b"x-edge-pop", pop_name.encode()),
+        (b"cf-ray", f"{request_id}-{pop_name}".encode()),
+    ]
+    await receive()  # websocket.connect
+    if not route.websocket:
+        await _deny(
+            scope,
+            send,
+            404,
+            "not_found",
+            f"/{route.prefix} takes no WebSocket upgrades",
+            edge_headers,
+        )
+        return
+    forwarded = [
+        (k, v) for k, v in forwardable_headers(headers) if not k.lower().startswith(NOT_RELAYED)
+    ]
+    client = scope["client"][0] if scope.get("client") else ""
+    forwarded += [("x-forwarded-for", client), ("x-request-id", request_id)]
+    path = scope["path"][len(route.prefix) + 1 :] or "/"
+    upstream: aiohttp.ClientWebSocketResponse | None = None
+    for origin in origins:
+        try:
+            upstream = await session.ws_connect(
+                _origin_url(origin, path, scope["query_string"]),
+                headers=forwarded,
+                protocols=scope.get("subprotocols", ()),
+                max_msg_size=MAX_MESSAGE_BYTES,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            )
+            break
+        except aiohttp.WSServerHandshakeError as exc:
+            await _deny(
+                scope,
+                send,
+                exc.status,
+                "upgrade_refused",
+                f"the origin refused the upgrade ({exc.status})",
+                edge_headers,
+            )
+            return
+        except (aiohttp.ClientError, OSError) as exc:
+            log.warning("websocket_origin_unreachable", origin=origin, error=repr(exc))
+    if upstream is None:
+        await _deny(
+            scope,
+            send,
+            502,
+            "upstream_unreachable",
+            f"no /{route.prefix} origin is reachable",
+            edge_headers,
+        )
+        return
+    await send(
+        {"type": "websocket.accept", "subprotocol": upstream.protocol, "headers": edge_headers}
+    )
+    await _pump(upstream, receive, send)
+
+
+async def _pump(upstream: aiohttp.ClientWebSocketResponse, receive: Receive, send: Send) -> None:
+    async def client_to_origin() -> None:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "websocket.disconnect":
+                await upstream.close(code=message.get("code", 1000))
+                return
+            if message.get("text") is not None:
+                await upstream.send_str(message["text"])
+            elif message.get("bytes") is not None:
+                await upstream.send_bytes(message["bytes"])
+
+    async def origin_to_client() -> None:
+        while True:
+            frame = await upstream.receive()
+            if frame.type is aiohttp.WSMsgType.TEXT:
+                await send({"type": "websocket.send", "text": frame.data})
+            elif frame.type is aiohttp.WSMsgType.BINARY:
+                await send({"type": "websocket.send", "bytes": frame.data})
+            elif frame.type in CLOSED:
+                reason = frame.extra if isinstance(frame.extra, str) else ""
+                break
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": upstream.close_code or 1000,
+                    "reason": reason[:120],
+                }
+            )
+
+    tasks = [asyncio.create_task(client_to_origin()), asyncio.create_task(origin_to_client())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if not upstream.closed:
+            await upstream.close()
+
+
+async def _deny(
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    """Refuse the upgrade with an HTTP response where the server supports it (ASGI's
+    WebSocket Denial Response), else with a close before accepting (the server sends 403)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = orjson.dumps(error_body(error_type="invalid_request_error", code=code, message=message))
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
