@@ -1,19 +1,6 @@
-from edge.routing import forwardable_headers, route_for
+import pytest
 
-ORIGINS = {"payments": "http://payments:8000/", "chat": "http://chat:8000"}
-
-
-def test_a_known_prefix_routes_to_its_origin() -> None:
-    route = route_for("payments", ORIGINS)
-    assert route is not None
-    assert route.upstream_url("v1/payment_intents", "limit=3") == (
-        "http://payments:8000/v1/payment_intents?limit=3"
-    )
-    assert route.upstream_url("/readyz", "") == "http://payments:8000/readyz"
-
-
-def test_an_unknown_prefix_has_no_route() -> None:
-    assert route_for("nope", ORIGINS) is None
+from edge.routing import forwardable_headers, framing_problem
 
 
 def test_hop_by_hop_headers_do_not_cross_the_proxy() -> None:
@@ -34,3 +21,31 @@ def test_hop_by_hop_headers_do_not_cross_the_proxy() -> None:
         ("Set-Cookie", "a=1"),
         ("Set-Cookie", "b=2"),
     ]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Content-Length", "5"), ("Transfer-Encoding", "chunked")],
+        [("Content-Length", "5"), ("Content-Length", "6")],
+        [("Content-Length", "-1")],
+        [("Content-Length", "5, 6")],
+        [("Transfer-Encoding", "gzip, chunked")],
+        [("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "identity")],
+    ],
+)
+def test_ambiguous_framing_is_refused(headers: list[tuple[str, str]]) -> None:
+    assert framing_problem(headers) is not None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [("Content-Length", "5")],
+        [("Content-Length", "5"), ("content-length", "5")],
+        [("Transfer-Encoding", "Chunked")],
+    ],
+)
+def test_plain_framing_passes(headers: list[tuple[str, str]]) -> None:
+    assert framing_problem(headers) is None

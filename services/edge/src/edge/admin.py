@@ -172,6 +172,7 @@ async def status(pop: PopState, replica: Replica) -> dict[str, Any]:
         "region": pop.settings.region,
         "tier": "lower" if pop.settings.upper_tier_url else "upper",
         "config_version": replica.version,
+        "started_cold": replica.cold_start,
         "routes": sorted(replica.config.routes),
         "cache": {
             "entries": stats.entries,

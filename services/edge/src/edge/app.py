@@ -52,11 +52,14 @@ def replica_path(settings: EdgeSettings) -> Path:
 
 class ReplicaInbox:
     """The consumer's inbox for config changes: the replica's version is the dedupe (a change
-    at or below it is ignored), so every claim goes through."""
+    at or below it is ignored), so every claim goes through, handing over the replica."""
+
+    def __init__(self, replica: ConfigReplica) -> None:
+        self._replica = replica
 
     @contextlib.asynccontextmanager
-    async def claim(self, group: str, event_id: str) -> AsyncIterator[None]:
-        yield None
+    async def claim(self, group: str, event_id: str) -> AsyncIterator[ConfigReplica]:
+        yield self._replica
 
 
 async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
@@ -97,8 +100,8 @@ async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
         caught_up=caught_up,
     )
 
-    async def on_change(event: Event, _: None) -> None:
-        await replica.receive(configlog.change_from_event(event), fetch)
+    async def on_change(event: Event, target: ConfigReplica) -> None:
+        await target.receive(configlog.change_from_event(event), fetch)
 
     checks["config-feed"] = consume(
         stack,
@@ -107,7 +110,7 @@ async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
         group_id=f"edge-config-{settings.pop_name}",
         topics=(configlog.CONFIG_TOPIC.name,),
         handler=on_change,
-        inbox=ReplicaInbox(),
+        inbox=ReplicaInbox(replica),
         dead_letters=app.state.events,
     )
     run_every(stack, settings.config_poll_s, lambda: replica.catch_up(fetch), "config-catch-up")

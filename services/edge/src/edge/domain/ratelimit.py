@@ -59,7 +59,7 @@ class SlidingWindowLimiter:
         room = rule.limit - current - 1
         if room >= 0 and previous > 0:
             fits_at = 1.0 - room / previous  # the elapsed fraction where the estimate fits
-            return max(1, math.ceil((fits_at - elapsed) * rule.period_s))
+            return max(1, math.ceil((fits_at - elapsed) * rule.period_s - 1e-9))
         fits_at_next = 1.0 - (rule.limit - 1) / current if current else 0.0
         return max(1, math.ceil((1.0 - elapsed + max(0.0, fits_at_next)) * rule.period_s))
 

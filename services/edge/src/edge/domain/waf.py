@@ -119,5 +119,5 @@ def inspect(
     score = sum(score for score, _ in hits)
     matched = tuple(rule_id for _, rule_id in hits)
     if score >= policy.threshold and hits:
-        return Verdict(score, matched, max(hits)[1])
+        return Verdict(score, matched, max(hits, key=lambda hit: hit[0])[1])
     return Verdict(score, matched)
