@@ -132,6 +132,20 @@ def test_posts_pass_through(native_stack: NativeStack, origin: Origin) -> None:
     assert origin[0].hits[path] == 2
 
 
+def test_a_write_invalidates_the_url_in_both_tiers(
+    native_stack: NativeStack, origin: Origin
+) -> None:
+    cache_control = [("Cache-Control", "max-age=60")]
+    path, at_edge = path_for(origin, Script(b"v1", headers=cache_control))
+    assert get(native_stack, "pop-2", at_edge).content == b"v1"
+    assert status(get(native_stack, "pop-2", at_edge)) == "HIT"
+    origin[0].scripts[path] = Script(b"v2", headers=cache_control)
+    assert httpx.post(f"{pop_url(native_stack, 'pop-2')}{at_edge}", content=b"x").status_code == 200
+    refreshed = get(native_stack, "pop-2", at_edge)
+    assert (status(refreshed), refreshed.content) == ("MISS", b"v2")
+    assert get(native_stack, "pop-1", at_edge).content == b"v2"  # the upper tier refreshed too
+
+
 def test_revalidation_with_an_etag(native_stack: NativeStack, origin: Origin) -> None:
     path, at_edge = path_for(
         origin, Script(b"validated", etag='"v1"', headers=[("Cache-Control", "max-age=0")])

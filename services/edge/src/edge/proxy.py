@@ -49,6 +49,8 @@ CLIENT_CONDITIONALS = frozenset({"if-none-match", "if-modified-since"})
 EDGE_OWNED = frozenset(
     {"date", "server", "x-request-id", "x-edge-pop", "cf-ray", "cf-cache-status", "age"}
 )
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_INVALIDATED = 10_000
 INTERNAL_REQUEST_HEADERS = frozenset({"x-request-id", TIER_HEADER, "x-forwarded-prefix"})
 
 log = get_logger(__name__)
@@ -137,6 +139,8 @@ class Pop:
         self.picker = upstream.OriginPicker()
         self._ray_suffix = f"-{settings.pop_name}"
         self._background: set[asyncio.Task[None]] = set()
+        self._invalidated: dict[str, None] = {}
+        """URLs invalidated here whose next upper-tier fetch must revalidate (ordered set)."""
 
     # -- the ASGI side -------------------------------------------------------------------------
 
@@ -203,12 +207,22 @@ class Pop:
         response = await self._to_origin(
             request, request.method, self._upstream_headers(request), body
         )
+        if request.method in UNSAFE_METHODS and response.status < 400:
+            self._invalidate(request.url)
         return Reply(
             response.status,
             self._response_headers(response.headers),
             response.body,
             "BYPASS" if rule and rule.bypass else "DYNAMIC",
         )
+
+    def _invalidate(self, url: str) -> None:
+        """RFC 9111 4.4: a successful unsafe request invalidates the URL here; the next fetch
+        for it asks the upper tier with ``no-cache`` so that tier refreshes its copy too."""
+        self.cache.purge(urls=[url])
+        self._invalidated[url] = None
+        if len(self._invalidated) > MAX_INVALIDATED:
+            self._invalidated.pop(next(iter(self._invalidated)))
 
     def _protect(self, request: ProxyRequest, config: EdgeConfig) -> None:
         verdict = waf.inspect(
@@ -435,12 +449,14 @@ class Pop:
         upper = self.settings.upper_tier_url
         if upper and not request.from_lower_tier:
             url = f"{upper.rstrip('/')}{request.url}"
+            invalidated = self._invalidated.pop(request.url, False) is None
+            revalidate = [("cache-control", "no-cache")] if invalidated else []
             try:
                 response = await upstream.send(
                     self.session,
                     "GET",
                     [url],
-                    [*headers, (TIER_HEADER, self.settings.tier_secret)],
+                    [*headers, (TIER_HEADER, self.settings.tier_secret), *revalidate],
                     b"",
                     timeout_s=self.settings.origin_timeout_s,
                     max_body_bytes=self.settings.cache_max_object_bytes,
