@@ -172,6 +172,8 @@ def test_services_survive_a_dependency_restart(
 
     wait_until(ready_again, timeout_s=30, what=f"{route} ready after {server} restart")
     assert edge.get(f"/{route}/readyz").json()["checks"][server] == "ok"
+    # Later tests need every service back, not only the one watched here.
+    native_stack.wait_ready_through_edge()
 
 
 def test_a_service_started_before_its_database_waits_for_it(

@@ -4,6 +4,7 @@ Each server starts the first time a test asks for it, in its own temporary direc
 port, and is stopped and removed at the end of the session, also when tests fail.
 """
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -30,7 +31,8 @@ ServerT = TypeVar("ServerT", bound=LocalServer)
 def devstack_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="rwa-test-"))
     yield root
-    shutil.rmtree(root, ignore_errors=True)
+    if not os.environ.get("DEVSTACK_KEEP"):
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _serve(server: ServerT) -> Iterator[ServerT]:

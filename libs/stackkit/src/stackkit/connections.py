@@ -5,6 +5,9 @@ from contextlib import AsyncExitStack
 import asyncpg
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from stackkit.kafka import EventProducer, TopicSpec, ensure_topics
 from stackkit.retrying import retry_until_available
@@ -37,8 +40,15 @@ def as_text(value: bytes | str) -> str:
 async def open_redis(
     stack: AsyncExitStack, url: str, *, timeout_s: float
 ) -> tuple["aioredis.Redis", ReadinessCheck]:
+    # A restarted server leaves every pooled connection dead: without a retry, each one fails
+    # one command before the pool replaces it. One quick retry on a fresh connection instead.
     client = aioredis.Redis.from_url(
-        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=10,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        retry_on_error=[RedisConnectionError],
     )
     stack.push_async_callback(client.aclose)
     await retry_until_available(client.ping, what="redis", timeout_s=timeout_s)

@@ -369,6 +369,7 @@ class Gateway:
             try:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(GATEWAY_CHANNEL + self.id, PRESENCE_CHANNEL)
+                    await self.announce()  # at once: Redis may be back from a restart
                     self.subscribed.set()
                     async for message in pubsub.listen():
                         if message["type"] != "message":
@@ -419,7 +420,15 @@ class Gateway:
                 await self._silent(client)
 
     async def announce(self) -> None:
-        await self.redis.zadd(GATEWAYS_KEY, {self.id: time.time() + GATEWAY_TTL_S})
+        """Refresh this gateway's entry; if Redis lost its routes (a restart without
+        persistence), write them again so the fanout finds the users connected here."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(GATEWAYS_KEY, {self.id: time.time() + GATEWAY_TTL_S})
+            pipe.scard(ROUTES_KEY + self.id)
+            _, held = await pipe.execute()
+        if held == 0 and self.by_user:
+            await self.redis.sadd(ROUTES_KEY + self.id, *self.by_user)
+            log.warning("gateway_routes_restored", users=len(self.by_user))
 
 
 async def run(settings: ChatSettings, host: str, port: int) -> None:

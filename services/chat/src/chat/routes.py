@@ -33,6 +33,8 @@ class RouteTable:
     def __init__(self, redis: "aioredis.Redis") -> None:
         self._redis = redis
         self.users_by_gateway: dict[str, set[str]] = {}
+        self.current = asyncio.Event()
+        """Set while the table follows Redis; clear while it may be missing announcements."""
 
     async def reload(self) -> None:
         table = {}
@@ -60,6 +62,7 @@ class RouteTable:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(ROUTES_CHANNEL)
                     await self.reload()
+                    self.current.set()
                     next_reload = time.monotonic() + reload_every_s
                     while True:
                         message = await pubsub.get_message(
@@ -73,5 +76,6 @@ class RouteTable:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self.current.clear()
                 log.exception("route_table_follow_failed")
-                await asyncio.sleep(1)
+                await asyncio.sleep(0.2)
