@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 COMPOSE ?= docker compose
 
-.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-chat bench-cql bench-dispatch bench-payments clean
+.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-chat bench-cql bench-edge bench-tools bench-dispatch bench-payments clean
 
 help: ## list the targets
 	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,13 @@ bench-dispatch: sync ## location ingest and nearby queries on 100,000 drivers, b
 
 bench-payments: sync ## confirmed payments/s and latency, beside pgbench on the same Postgres
 	@$(UV) run --frozen python -m loadtests.payments_bench
+
+bench-edge: sync bench-tools ## edge PoPs beside nginx proxy_cache: hits, misses, the anycast entry, config propagation
+	@$(UV) run --frozen python -m loadtests.edge_bench
+
+bench-tools: ## install the benchmarks' outside tools if missing: nginx (baseline) and wrk (Debian, as root)
+	@if ! command -v wrk >/dev/null || ! (command -v nginx || test -x /usr/sbin/nginx) >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq nginx-light wrk >/dev/null; fi
 
 bench load load-ui: ## benchmarks and load tests (placeholder until the load-test issue lands)
 	@echo "make $@ is a placeholder: locust scenarios and 'make bench' arrive with the load-test issue." >&2

@@ -1,6 +1,6 @@
 """A small command-line chat client: reads a channel's live messages and sends what you type.
 
-    uv run python -m chat.client --gateway ws://127.0.0.1:8004 --gateway ws://127.0.0.1:8014 \\
+    uv run python -m chat.client --gateway ws://127.0.0.1:8080/chat-gateway \\
         --token xoxp-... --channel C0123456789
 
 Reconnects (to the next ``--gateway`` given, if several) with the last ``seq`` seen per channel,
@@ -17,6 +17,9 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+DEFAULT_GATEWAY = "ws://127.0.0.1:8080/chat-gateway"
+"""Through the edge, which spreads connections over the gateways."""
 
 
 def render(event: dict[str, Any]) -> str | None:
@@ -82,12 +85,17 @@ async def run(gateways: list[str], token: str, channel: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gateway", action="append", default=[], help="ws://host:port, repeatable")
+    parser.add_argument(
+        "--gateway",
+        action="append",
+        default=[],
+        help=f"ws://host:port[/prefix], repeatable (default: the edge, {DEFAULT_GATEWAY})",
+    )
     parser.add_argument("--token", required=True)
     parser.add_argument("--channel", required=True, help="where typed lines go")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(args.gateway or ["ws://127.0.0.1:8004"], args.token, args.channel))
+        asyncio.run(run(args.gateway or [DEFAULT_GATEWAY], args.token, args.channel))
 
 
 if __name__ == "__main__":
