@@ -5,6 +5,10 @@ PYTHON ?= python3
 # uv is bootstrapped with pip when missing; `python -m uv` works without a PATH change.
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 COMPOSE ?= docker compose
+SCENARIO ?= mix
+LOAD_USERS ?= 50
+LOAD_TIME ?= 60s
+LOAD_HOST ?= http://127.0.0.1:8080
 
 .PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-chat bench-cql bench-edge bench-tools bench-dispatch bench-payments clean
 
@@ -66,9 +70,16 @@ bench-tools: ## install the benchmarks' outside tools if missing: nginx (baselin
 	@if ! command -v wrk >/dev/null || ! (command -v nginx || test -x /usr/sbin/nginx) >/dev/null; then \
 		apt-get update -qq && apt-get install -y -qq nginx-light wrk >/dev/null; fi
 
-bench load load-ui: ## benchmarks and load tests (placeholder until the load-test issue lands)
-	@echo "make $@ is a placeholder: locust scenarios and 'make bench' arrive with the load-test issue." >&2
-	@exit 1
+load: sync ## locust headless: SCENARIO (mix), LOAD_USERS, LOAD_TIME, LOAD_HOST; HTML + CSVs in loadtests/results/
+	@$(UV) run --frozen python -m loadtests.load --scenario $(SCENARIO) --users $(LOAD_USERS) \
+		--time $(LOAD_TIME) --host $(LOAD_HOST)
+
+load-ui: sync ## locust's web UI on http://127.0.0.1:8089 for SCENARIO (mix) against LOAD_HOST
+	@$(UV) run --frozen python -m loadtests.load --ui --scenario $(SCENARIO) --users $(LOAD_USERS) \
+		--host $(LOAD_HOST)
+
+bench: sync bench-tools ## every benchmark beside its baseline: one report (Markdown, JSON, PNG) in loadtests/results/
+	@$(UV) run --frozen python -m loadtests.bench
 
 clean: ## remove caches and the virtualenv
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

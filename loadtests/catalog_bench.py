@@ -30,7 +30,7 @@ from catalog.store import CatalogStore
 from devstack.servers import LocalServers
 from devstack.stack import NativeStack
 from loadtests.measure import bounded, p50, p99, timed, zipf_sampler
-from loadtests.report import write_report
+from loadtests.report import record_samples, write_report
 
 PROFILES = 100
 BATCH = 100
@@ -72,6 +72,8 @@ async def cache_bench(servers: LocalServers, titles: int, reads: int) -> list[di
     warmed = await timed([read(title) for title in sample])
     warm_hit_ratio = cache.hit_ratio
     raw_get = await timed([partial(a.get, f"title:{title}") for title in sample])
+    record_samples("catalog", "title read, warmed cache", warmed)
+    record_samples("catalog", "raw Redis GET (baseline)", raw_get)
     await a.aclose()
     await b.aclose()
     store.close()
@@ -146,6 +148,8 @@ async def play_bench(base_url: str, requests: int) -> list[dict[str, object]]:
         await timed([play() for _ in range(200)])  # warm the title cache and connections
         played = await timed([play() for _ in range(requests)])
         health = await timed([lambda: http.get("/healthz") for _ in range(requests)])
+    record_samples("catalog", "play (steering + manifest, HTTP)", played)
+    record_samples("catalog", "GET /healthz (baseline)", health)
     return [
         {"metric": "play p50 ms (steering + manifest, HTTP)", "value": p50(played),
          "baseline": p50(health)},

@@ -28,7 +28,7 @@ from chat.store import ChatStore
 from devstack.servers import LocalServers
 from devstack.stack import NativeStack
 from loadtests.measure import p50, p99
-from loadtests.report import write_report
+from loadtests.report import record_samples, write_report
 
 GATEWAYS = ("chat-gateway", "chat-gateway-2")
 INVITE_BATCH = 500
@@ -198,6 +198,7 @@ async def bench(stack: NativeStack, servers: LocalServers, clients: int, message
         for seq, sent in posted_at.items() if len(tally.received(seq)) >= clients * 0.99
     ]  # fmt: skip
     memory = sum(after[g] - before[g] for g in GATEWAYS) / clients
+    record_samples("chat", f"delivery, post -> each of {clients:,} members", latencies)
     return [
         {"metric": f"delivery p50 ms (post -> each of {clients:,} members)",
          "value": p50(latencies), "baseline": 200.0},

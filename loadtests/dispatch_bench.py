@@ -21,7 +21,7 @@ from devstack.stack import NativeStack
 from dispatch.domain.geo import Point
 from dispatch.locations import LocationIndex
 from loadtests.measure import p50, p99, timed
-from loadtests.report import write_report
+from loadtests.report import record_samples, write_report
 
 CITY = Point(52.52, 13.405)
 BATCH = 500
@@ -93,6 +93,9 @@ async def bench(
         inside = await timed([in_service(o) for o in origins])
         http_ms = await timed([over_http(o) for o in origins])
         geo_ms = await timed([geosearch(o) for o in origins])
+        record_samples("dispatch", "nearby, in the service", inside)
+        record_samples("dispatch", "nearby, over HTTP", http_ms)
+        record_samples("dispatch", "Redis GEOSEARCH (baseline)", geo_ms)
 
         def decide(o: Point) -> Callable[[], Awaitable[object]]:
             trip = {"rider_id": "bench", "pickup": {"lat": o.lat, "lng": o.lng},

@@ -14,13 +14,20 @@ from locust import HttpUser, between, task
 
 PREFIX = "/dispatch"
 CITY = (52.52, 13.405)
+# Where drivers wait, city-shaped: dense downtown, the main station, the airport, and a thin
+# spread over the rest (weight, centre, spread in degrees).
+HOTSPOTS = [
+    (0.45, (52.520, 13.405), 0.012),  # centre
+    (0.15, (52.525, 13.369), 0.004),  # main station
+    (0.10, (52.366, 13.503), 0.006),  # airport
+    (0.30, (52.520, 13.405), 0.060),  # everywhere else
+]
 
 
 def somewhere() -> dict[str, float]:
-    return {
-        "lat": CITY[0] + random.uniform(-0.05, 0.05),
-        "lng": CITY[1] + random.uniform(-0.08, 0.08),
-    }
+    _, (lat, lng), spread = random.choices(HOTSPOTS, weights=[h[0] for h in HOTSPOTS])[0]
+    # a degree of longitude is ~0.61 of a degree of latitude here: keep the spread round
+    return {"lat": random.gauss(lat, spread), "lng": random.gauss(lng, spread / 0.61)}
 
 
 class DriverFleet(HttpUser):

@@ -18,7 +18,7 @@ from devstack.binaries import postgres_bin_dir
 from devstack.servers import LocalServers
 from devstack.stack import NativeStack
 from loadtests.measure import p50, p99
-from loadtests.report import write_report
+from loadtests.report import record_samples, write_report
 
 PROCESSES = ["acquirer-a", "acquirer-b", "payments", "payments-worker"]
 
@@ -95,6 +95,7 @@ def main() -> None:
         )
         tps = pgbench_tps(servers, args.concurrency, args.pgbench_seconds)
     p50_ms, p99_ms = p50(latencies) * 1000, p99(latencies) * 1000
+    record_samples("payments", "create + confirm, HTTP", [s * 1000 for s in latencies])
     rows = [
         {"metric": "confirmed payments/s", "value": throughput, "baseline": tps},
         {"metric": "confirm p50 ms", "value": p50_ms, "baseline": 1000 * args.concurrency / tps},

@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+_SAMPLES: dict[str, dict[str, list[float]]] = {}
+
+
+def record_samples(bench: str, label: str, values: list[float]) -> None:
+    """Latencies (ms) worth a picture: written beside the report, plotted by ``make bench``."""
+    _SAMPLES.setdefault(bench, {})[label] = [round(v, 4) for v in values]
 
 
 def machine() -> str:
@@ -21,6 +27,8 @@ def write_report(name: str, title: str, baseline_name: str, rows: list[dict[str,
         row |= {"machine": machine(), "date": date}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=2))
+    if name in _SAMPLES:
+        (RESULTS / f"{name}.samples.json").write_text(json.dumps(_SAMPLES[name]))
     lines = [
         f"{title}, {machine()}, {date}",
         "",
