@@ -4,17 +4,17 @@
 
 At the start the scenario seeds channels of realistic sizes, from a two-person conversation to
 an all-hands of 10,000 members (``CHAT_LOCUST_CHANNEL_SIZES``, comma-separated; members are
-created through ``/chat/dev/users`` and added with ``conversations.invite`` in batches of 1,000).
+created through ``/chat/dev/users/batch`` and added with ``conversations.invite``, 1,000 a call).
 Each simulated person then joins the biggest channel and two others at random, posts (with a
 ``client_msg_id``, as Slack clients do), reads history, lists channels and checks presence.
 WebSocket delivery latency has its own tool: ``make bench-chat``.
 """
 
+import logging
 import os
 import random
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -25,6 +25,7 @@ PREFIX = "/chat"
 INVITE_BATCH = 1000
 DEFAULT_SIZES = "2,8,50,500,10000"
 
+logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per seeding request
 _seeded = threading.Lock()
 CHANNELS: list[tuple[str, int]] = []
 """(channel id, seeded size), biggest first."""
@@ -54,10 +55,16 @@ def seed_channels(host: str) -> None:
             auth = {"authorization": f"Bearer {owner['token']}"}
             biggest = max(_sizes())
             print(f"chat_locust: seeding channels of {_sizes()} members ...", flush=True)
-            with ThreadPoolExecutor(16) as pool:
-                members = list(
-                    pool.map(lambda n: _new_user(http, f"member{n}")["id"], range(biggest - 1))
+            members: list[str] = []
+            run = uuid.uuid4().hex[:8]
+            for start in range(0, biggest - 1, INVITE_BATCH):
+                count = min(INVITE_BATCH, biggest - 1 - start)
+                response = http.post(
+                    f"{PREFIX}/dev/users/batch",
+                    json={"prefix": f"member-{run}-{start}", "count": count},
                 )
+                response.raise_for_status()
+                members += [user["id"] for user in response.json()["users"]]
             for size in _sizes():
                 name = f"load-{size}-{uuid.uuid4().hex[:6]}"
                 created = http.post(

@@ -118,6 +118,26 @@ async def open_on(person: Person, gateway: str, since: str = "") -> AsyncIterato
 # -- the Web API through slack_sdk --------------------------------------------------------------
 
 
+def test_development_users_in_bulk_for_seeding(native_stack: NativeStack) -> None:
+    api = f"{native_stack.edge_url}/chat"
+    prefix = f"bulk-{uuid.uuid4().hex[:8]}"
+    created = httpx.post(f"{api}/dev/users/batch", json={"prefix": prefix, "count": 3})
+    assert created.status_code == 200, created.text
+    users = created.json()["users"]
+    assert [u["name"] for u in users] == [f"{prefix}-0", f"{prefix}-1", f"{prefix}-2"]
+    for user in users:
+        assert (
+            WebClient(token=user["token"], base_url=f"{api}/api/").auth_test()["user_id"]
+            == user["id"]
+        )
+    again = httpx.post(f"{api}/dev/users/batch", json={"prefix": prefix, "count": 5})
+    assert again.status_code == 409  # one name taken: none created
+    assert (
+        httpx.post(f"{api}/dev/users/batch", json={"prefix": prefix, "count": 1001}).status_code
+        == 400
+    )
+
+
 def test_the_web_api_works_with_slack_sdk(native_stack: NativeStack) -> None:
     ada, bob, eve = (Person(native_stack, n) for n in ("ada", "bob", "eve"))
     assert ada.web.auth_test()["user_id"] == ada.id

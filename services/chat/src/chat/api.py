@@ -259,6 +259,11 @@ async def users_get_presence(call: Call) -> dict[str, Any]:
     return {"presence": presence, "online": presence == "active"}
 
 
+def _development_only(request: Request) -> None:
+    if request.app.state.settings.environment == "production":
+        raise NotFound("Not available in production.", code="not_found")
+
+
 class NewUser(BaseModel):
     name: str = Field(pattern=USER_NAME.pattern)
 
@@ -266,7 +271,21 @@ class NewUser(BaseModel):
 @router.post("/dev/users", tags=["development"], summary="Create a user and its token")
 async def create_dev_user(new: NewUser, request: Request) -> dict[str, str]:
     """A user and an API token for it (``xoxp-...``). Development only: off in production."""
-    if request.app.state.settings.environment == "production":
-        raise NotFound("Not available in production.", code="not_found")
+    _development_only(request)
     user, token = await request.app.state.store.create_user(new.name)
     return {"id": user.id, "name": user.name, "token": token}
+
+
+class NewUsers(BaseModel):
+    prefix: str = Field(pattern=USER_NAME.pattern, max_length=60)
+    count: int = Field(ge=1, le=1000)
+
+
+@router.post("/dev/users/batch", tags=["development"], summary="Create up to 1,000 users at once")
+async def create_dev_users(new: NewUsers, request: Request) -> dict[str, list[dict[str, str]]]:
+    """Users ``<prefix>-0`` ... ``<prefix>-<count-1>`` and their tokens, for seeding load tests.
+    Development only: off in production."""
+    _development_only(request)
+    names = [f"{new.prefix}-{n}" for n in range(new.count)]
+    created = await request.app.state.store.create_users(names)
+    return {"users": [{"id": u.id, "name": u.name, "token": t} for u, t in created]}

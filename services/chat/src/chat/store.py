@@ -78,16 +78,20 @@ class ChatStore:
     # -- users -------------------------------------------------------------------------------
 
     async def create_user(self, name: str) -> tuple[User, str]:
-        token = "xoxp-" + secrets.token_urlsafe(24)
-        user = User(new_id("U"), name)
+        return (await self.create_users([name]))[0]
+
+    async def create_users(self, names: list[str]) -> list[tuple[User, str]]:
+        """Users and their tokens, all or none (one name taken: ``Conflict``)."""
+        created = [(User(new_id("U"), name), "xoxp-" + secrets.token_urlsafe(24)) for name in names]
         try:
-            await self.pool.execute(
-                "INSERT INTO users (id, name, token_hash) VALUES ($1, $2, $3)",
-                user.id, name, token_hash(token),
-            )  # fmt: skip
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.executemany(
+                    "INSERT INTO users (id, name, token_hash) VALUES ($1, $2, $3)",
+                    [(user.id, user.name, token_hash(token)) for user, token in created],
+                )
         except asyncpg.UniqueViolationError as error:
-            raise Conflict(f"a user named {name} exists", param="name") from error
-        return user, token
+            raise Conflict(f"a user named {error.detail or names} exists", param="name") from error
+        return created
 
     async def user_by_token(self, token: str) -> User | None:
         """Cached in the process: a token never changes owner and users are never deleted."""
