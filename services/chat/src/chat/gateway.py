@@ -83,9 +83,14 @@ class Client:
     stale: bool = False
     allowance: float = 0.0
     allowance_at: float = field(default_factory=time.monotonic)
+    held: list[bytes] | None = field(default_factory=list)
+    """Frames routed here before ``hello`` went out: hello is always a connection's first event."""
 
     def write(self, frame: bytes) -> bool:
         """Queue a ready frame; False (and the socket is dropped) when the client is too slow."""
+        if self.held is not None:
+            self.held.append(frame)
+            return True
         if self.ws.state is not State.OPEN:
             return False
         transport = self.ws.transport
@@ -97,6 +102,13 @@ class Client:
 
     def send_event(self, event: dict[str, Any]) -> bool:
         return self.write(text_frame(orjson.dumps(event)))
+
+    def greet(self, hello: dict[str, Any]) -> None:
+        """Send ``hello``, then whatever arrived for this connection while it was set up."""
+        held, self.held = self.held or [], None
+        self.send_event(hello)
+        for frame in held:
+            self.write(frame)
 
 
 class Gateway:
@@ -179,7 +191,7 @@ class Gateway:
             channels = {c: cursor.delivered for c, cursor in client.cursors.items()}
             hello = {"type": "hello", "gateway": self.id, "user": client.user.id,
                      "heartbeat_s": self.settings.heartbeat_s, "channels": channels}  # fmt: skip
-            client.send_event(hello)
+            client.greet(hello)
             for channel in behind:
                 await self._catch_up(client, channel)
             async for frame in ws:
