@@ -67,3 +67,23 @@ async def test_a_cancelled_leader_does_not_fail_the_others() -> None:
     leader.cancel()  # the leader's client went away
     release.set()
     assert await follower == ("done", False)
+
+
+async def test_a_background_start_is_shared_by_later_callers() -> None:
+    coalescer: Coalescer[str] = Coalescer()
+    release = asyncio.Event()
+    calls = 0
+
+    async def fetch() -> str:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return "refreshed"
+
+    coalescer.start("k", fetch)
+    coalescer.start("k", fetch)  # already in flight: no second fetch
+    waiter = asyncio.create_task(coalescer.run("k", fetch))
+    await asyncio.sleep(0)
+    release.set()
+    assert await waiter == ("refreshed", False)
+    assert calls == 1

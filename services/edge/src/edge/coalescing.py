@@ -15,12 +15,21 @@ ResultT = TypeVar("ResultT")
 class Coalescer(Generic[ResultT]):
     def __init__(self, rounds: int = 2) -> None:
         self._inflight: dict[Hashable, asyncio.Future[ResultT]] = {}
+        self._fetches: set[asyncio.Task[None]] = set()
+        """The running fetches (the event loop keeps only weak references to tasks)."""
         self._rounds = rounds
         self.leaders = 0
         self.followers = 0
 
     def in_flight(self, key: Hashable) -> bool:
         return key in self._inflight
+
+    def start(self, key: Hashable, fetch: Callable[[], Awaitable[ResultT]]) -> None:
+        """Lead a fetch for ``key`` without waiting for it, unless one is already in flight
+        (a background refresh: later callers of :meth:`run` share it)."""
+        if key not in self._inflight:
+            self._lead(key, fetch)
+            self.leaders += 1
 
     async def run(
         self, key: Hashable, fetch: Callable[[], Awaitable[ResultT]]
@@ -59,5 +68,6 @@ class Coalescer(Generic[ResultT]):
                 self._inflight.pop(key, None)
 
         task = asyncio.create_task(fetch_for_all())
-        shared.add_done_callback(lambda _: task)  # keep a reference until it is done
+        self._fetches.add(task)
+        task.add_done_callback(self._fetches.discard)
         return shared

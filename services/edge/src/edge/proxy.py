@@ -5,7 +5,6 @@ This is plain ASGI rather than FastAPI routes: it is the hot path, and a cache h
 a dictionary lookup and a write, not a router and a middleware stack.
 """
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,8 +91,8 @@ class ProxyRequest:
 
     @property
     def origin_path(self) -> str:
-        """What follows the route prefix, from its slash: ``/catalog/v1/x?q`` -> ``/v1/x?q``."""
-        rest = self.path[len(self.route.prefix) + 1 :] or "/"
+        """The path at the origin, with the query: ``/catalog/v1/x?q`` -> ``/v1/x?q``."""
+        rest = self.route.origin_path(self.path)
         return f"{rest}?{self.query}" if self.query else rest
 
 
@@ -138,7 +137,6 @@ class Pop:
         self.coalescer: Coalescer[Fetched] = Coalescer()
         self.picker = upstream.OriginPicker()
         self._ray_suffix = f"-{settings.pop_name}"
-        self._background: set[asyncio.Task[None]] = set()
         self._invalidated: dict[str, None] = {}
         """URLs invalidated here whose next upper-tier fetch must revalidate (ordered set)."""
 
@@ -324,34 +322,24 @@ class Pop:
         ):
             return self._from_entry(request, entry, "STALE")
         if led:
-            if fetched.entry is not None:
-                return self._from_entry(request, fetched.entry, fetched.cache_status)
-            return self._from_response(fetched)
+            return self._from_fetched(request, fetched)
         self.metrics.coalesced.inc()
         if fetched.entry is not None and matches(fetched.entry, request.headers):
             return self._from_entry(request, fetched.entry, "HIT")
         # Not shareable with this request (private, or another variant): its own fetch.
-        own = await self._fetch_for_cache(request, entry, rule)
-        if own.entry is not None:
-            return self._from_entry(request, own.entry, own.cache_status)
-        return self._from_response(own)
+        return self._from_fetched(request, await self._fetch_for_cache(request, entry, rule))
 
     def _revalidate_in_background(
         self, request: ProxyRequest, entry: StoredResponse, rule: CacheRule | None
     ) -> None:
-        group = (request.url, tuple(sorted(entry.vary.items())))
-        if self.coalescer.in_flight(group):
-            return
-
-        async def revalidate() -> None:
+        async def revalidate() -> Fetched:
             try:
-                await self.coalescer.run(group, lambda: self._fetch_for_cache(request, entry, rule))
+                return await self._fetch_for_cache(request, entry, rule)
             except Exception as exc:  # the stale copy keeps being served meanwhile
                 log.warning("background_revalidation_failed", url=request.url, error=repr(exc))
+                raise
 
-        task = asyncio.create_task(revalidate())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.coalescer.start((request.url, tuple(sorted(entry.vary.items()))), revalidate)
 
     async def _fetch_for_cache(
         self, request: ProxyRequest, stale: StoredResponse | None, rule: CacheRule | None
@@ -412,7 +400,10 @@ class Pop:
             return Reply(304, [(k, v) for k, v in headers if k.lower() in kept], b"", status)
         return Reply(entry.status, headers, entry.body, status)
 
-    def _from_response(self, fetched: Fetched) -> Reply:
+    def _from_fetched(self, request: ProxyRequest, fetched: Fetched) -> Reply:
+        """What this request's own fetch got: from the stored entry when there is one."""
+        if fetched.entry is not None:
+            return self._from_entry(request, fetched.entry, fetched.cache_status)
         response = fetched.response
         return Reply(
             response.status,

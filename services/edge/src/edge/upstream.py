@@ -14,11 +14,10 @@ import aiohttp
 from multidict import CIMultiDict
 
 from edge.domain.freshness import Headers
+from stackkit.http import KEEPALIVE_EXPIRY_S
 
 SAFE_TO_RETRY = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 IDEMPOTENCY_KEY = "idempotency-key"
-# Shorter than uvicorn's 5 s keep-alive: never reuse a connection the origin is closing.
-KEEPALIVE_S = 2.0
 
 
 class UpstreamFailed(Exception):
@@ -47,7 +46,7 @@ def safe_to_retry(method: str, headers: Headers) -> bool:
 
 def open_session(max_connections: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
-        limit=max_connections, keepalive_timeout=KEEPALIVE_S, enable_cleanup_closed=True
+        limit=max_connections, keepalive_timeout=KEEPALIVE_EXPIRY_S, enable_cleanup_closed=True
     )
     return aiohttp.ClientSession(
         connector=connector,

@@ -67,7 +67,7 @@ async def relay(
     ]
     client = scope["client"][0] if scope.get("client") else ""
     forwarded += [("x-forwarded-for", client), ("x-request-id", request_id)]
-    path = scope["path"][len(route.prefix) + 1 :] or "/"
+    path = route.origin_path(scope["path"])
     upstream: aiohttp.ClientWebSocketResponse | None = None
     for origin in origins:
         try:

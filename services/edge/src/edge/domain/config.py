@@ -28,6 +28,10 @@ class Route:
     websocket: bool = False
     """Origins that take WebSocket upgrades (chat gateways)."""
 
+    def origin_path(self, path: str) -> str:
+        """What follows the prefix, from its slash: ``/catalog/v1/x`` -> ``/v1/x``."""
+        return path[len(self.prefix) + 1 :] or "/"
+
 
 @dataclass(frozen=True)
 class CacheRule:

@@ -7,6 +7,7 @@ import email.utils
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 Headers = list[tuple[str, str]]
 
@@ -159,6 +160,11 @@ class StoredResponse:
     vary: dict[str, str]
     """The request's values of the headers the response varies on (a variant's identity)."""
 
+    @cached_property
+    def cache_control(self) -> CacheControl:
+        """Parsed once: every hit consults it."""
+        return CacheControl.parse(self.headers)
+
     @property
     def size(self) -> int:
         return len(self.body) + sum(len(k) + len(v) for k, v in self.headers) + 200
@@ -185,14 +191,14 @@ class StoredResponse:
 
     def stale_window(self, directive: str, request_headers: Headers) -> float:
         """The seconds past expiry ``stale-while-revalidate`` or ``stale-if-error`` allow."""
-        allowed = CacheControl.parse(self.headers).seconds(directive)
+        allowed = self.cache_control.seconds(directive)
         if directive == "stale-if-error":  # a client may ask for it too (RFC 5861 4)
             requested = CacheControl.parse(request_headers).seconds(directive)
             allowed = max(filter(None, (allowed, requested)), default=None)
         return allowed or 0.0
 
     def may_serve_stale(self) -> bool:
-        cc = CacheControl.parse(self.headers)
+        cc = self.cache_control
         return not (cc.has("must-revalidate") or cc.has("proxy-revalidate") or cc.has("no-cache"))
 
 
@@ -232,7 +238,7 @@ def matches(entry: StoredResponse, request_headers: Headers) -> bool:
 def freshness(entry: StoredResponse, request_headers: Headers, now: float) -> Freshness:
     """Whether a stored response may be served for this request as it is (RFC 9111 4.2, 5.2.1)."""
     request_cc = CacheControl.parse(request_headers)
-    response_cc = CacheControl.parse(entry.headers)
+    response_cc = entry.cache_control
     age = entry.age(now)
     if request_cc.has("no-cache") or response_cc.has("no-cache"):
         return Freshness.MUST_REVALIDATE
