@@ -8,6 +8,7 @@ entry expires.
 """
 
 import asyncio
+import contextlib
 import time
 
 import redis.asyncio as aioredis
@@ -51,6 +52,13 @@ class RouteTable:
             self.users_by_gateway.setdefault(gateway, set()).add(user)
         elif sign == "-":
             self.users_by_gateway.get(gateway, set()).discard(user)
+
+    async def wait_current(self, timeout_s: float) -> None:
+        """Until the table follows Redis again (at once when it does); gives up after
+        ``timeout_s`` rather than hold deliveries back for ever."""
+        if not self.current.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.current.wait(), timeout_s)
 
     def gateways_of(self, user: str) -> list[str]:
         return [g for g, users in self.users_by_gateway.items() if user in users]

@@ -6,8 +6,6 @@ gateway holds come from the route table; recipients are the intersection, groupe
 and each gateway gets one Redis pub/sub message for the whole batch.
 """
 
-import asyncio
-import contextlib
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -65,8 +63,7 @@ class Fanout:
         if event.type == "chat.message":
             # After a Redis outage the table may lack users who connected meanwhile: wait
             # (briefly) until it follows Redis again rather than skip them.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.routes.current.wait(), ROUTES_WAIT_S)
+            await self.routes.wait_current(ROUTES_WAIT_S)
             with self._batch.time():
                 plan = plan_deliveries(await self.members(channel), self.routes.users_by_gateway)
             for gateway, recipients in plan.items():
