@@ -29,7 +29,7 @@ from catalog.evcache import Zone, ZonedCache
 from catalog.store import CatalogStore
 from devstack.servers import LocalServers
 from devstack.stack import NativeStack
-from loadtests.measure import bounded, p50, p99, timed, zipf_sampler
+from loadtests.measure import bounded, latency_rows, timed, zipf_sampler
 from loadtests.report import record_samples, write_report
 
 PROFILES = 100
@@ -82,12 +82,8 @@ async def cache_bench(servers: LocalServers, titles: int, reads: int) -> list[di
          "value": cold_hit_ratio * 100, "baseline": 99.0},
         {"metric": "cache hit ratio %, after a warmer pass", "value": warm_hit_ratio * 100,
          "baseline": 99.0},
-        {"metric": "title read p50 ms (cold cache)", "value": p50(through_cache),
-         "baseline": p50(raw_get)},
-        {"metric": "title read p99 ms (cold cache)", "value": p99(through_cache),
-         "baseline": p99(raw_get)},
-        {"metric": "title read p50 ms (warmed)", "value": p50(warmed), "baseline": p50(raw_get)},
-        {"metric": "title read p99 ms (warmed)", "value": p99(warmed), "baseline": p99(raw_get)},
+        *latency_rows("title read", " (cold cache)", through_cache, raw_get),
+        *latency_rows("title read", " (warmed)", warmed, raw_get),
     ]  # fmt: skip
 
 
@@ -150,12 +146,7 @@ async def play_bench(base_url: str, requests: int) -> list[dict[str, object]]:
         health = await timed([lambda: http.get("/healthz") for _ in range(requests)])
     record_samples("catalog", "play (steering + manifest, HTTP)", played)
     record_samples("catalog", "GET /healthz (baseline)", health)
-    return [
-        {"metric": "play p50 ms (steering + manifest, HTTP)", "value": p50(played),
-         "baseline": p50(health)},
-        {"metric": "play p99 ms (steering + manifest, HTTP)", "value": p99(played),
-         "baseline": p99(health)},
-    ]  # fmt: skip
+    return latency_rows("play", " (steering + manifest, HTTP)", played, health)
 
 
 def main() -> None:

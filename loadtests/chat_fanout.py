@@ -27,7 +27,7 @@ import uvloop
 from chat.store import ChatStore
 from devstack.servers import LocalServers
 from devstack.stack import NativeStack
-from loadtests.measure import p50, p99
+from loadtests.measure import latency_rows
 from loadtests.report import record_samples, write_report
 
 GATEWAYS = ("chat-gateway", "chat-gateway-2")
@@ -200,10 +200,7 @@ async def bench(stack: NativeStack, servers: LocalServers, clients: int, message
     memory = sum(after[g] - before[g] for g in GATEWAYS) / clients
     record_samples("chat", f"delivery, post -> each of {clients:,} members", latencies)
     return [
-        {"metric": f"delivery p50 ms (post -> each of {clients:,} members)",
-         "value": p50(latencies), "baseline": 200.0},
-        {"metric": "delivery p99 ms", "value": p99(latencies),
-         "baseline": 200.0},
+        *latency_rows("delivery", f" (post -> each of {clients:,} members)", latencies, 200.0),
         {"metric": "worst single-message p99 ms", "value": max(per_message_p99),
          "baseline": 200.0},
         {"metric": "deliveries received / expected", "value": delivered,

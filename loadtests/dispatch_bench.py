@@ -20,7 +20,7 @@ from devstack.servers import LocalServers
 from devstack.stack import NativeStack
 from dispatch.domain.geo import Point
 from dispatch.locations import LocationIndex
-from loadtests.measure import p50, p99, timed
+from loadtests.measure import latency_rows, timed
 from loadtests.report import record_samples, write_report
 
 CITY = Point(52.52, 13.405)
@@ -38,7 +38,7 @@ def city_drivers(count: int, rng: random.Random) -> list[Point]:
 
 async def bench(
     stack: NativeStack, redis_url: str, drivers: list[Point], queries: int
-) -> list[dict[str, float | str]]:
+) -> list[dict[str, object]]:
     rng = random.Random(2)
     base = stack.url("dispatch")
     now = int(time.time() * 1000)
@@ -107,14 +107,9 @@ async def bench(
     return [
         {"metric": "ingest updates/s (HTTP, 500 a batch)", "value": ingest_rate,
          "baseline": geoadd_rate},
-        {"metric": "nearby p50 ms, in the service", "value": p50(inside), "baseline": p50(geo_ms)},
-        {"metric": "nearby p99 ms, in the service", "value": p99(inside), "baseline": p99(geo_ms)},
-        {"metric": "nearby p50 ms, over HTTP", "value": p50(http_ms), "baseline": p50(geo_ms)},
-        {"metric": "nearby p99 ms, over HTTP", "value": p99(http_ms), "baseline": p99(geo_ms)},
-        {"metric": "dispatch decision p50 ms (request to offer)", "value": p50(decision_ms),
-         "baseline": p50(geo_ms)},
-        {"metric": "dispatch decision p99 ms (request to offer)", "value": p99(decision_ms),
-         "baseline": p99(geo_ms)},
+        *latency_rows("nearby", ", in the service", inside, geo_ms),
+        *latency_rows("nearby", ", over HTTP", http_ms, geo_ms),
+        *latency_rows("dispatch decision", " (request to offer)", decision_ms, geo_ms),
     ]  # fmt: skip
 
 

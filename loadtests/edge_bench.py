@@ -29,7 +29,7 @@ from devstack.processes import free_port, wait_until
 from devstack.servers import LocalServers
 from devstack.stack import NativeStack
 from devstack.topology import EDGE_POPS
-from loadtests.measure import p50, p99
+from loadtests.measure import latency_rows
 from loadtests.report import write_report
 
 ADMIN = {"authorization": "Bearer dev-edge-admin-token"}
@@ -127,6 +127,17 @@ def wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
     return rate, percentile("99")
 
 
+def beside(
+    kind: str, where: str, measured: tuple[float, float], baseline: tuple[float, float]
+) -> list[dict[str, Any]]:
+    """Rows for wrk's requests/s and p99 of one target, beside the baseline's."""
+    (rate, p99_ms), (base_rate, base_p99) = measured, baseline
+    return [
+        {"metric": f"{kind} requests/s, {where}", "value": rate, "baseline": base_rate},
+        {"metric": f"{kind} p99 ms, {where}", "value": p99_ms, "baseline": base_p99},
+    ]
+
+
 def configure(stack: NativeStack, body: dict[str, Any]) -> dict[str, Any]:
     response = httpx.put(f"{stack.url('edge-pop-1')}/_edge/config", json=body, headers=ADMIN)
     response.raise_for_status()
@@ -208,43 +219,21 @@ def main() -> None:
                          f"{nginx_cache}/object"]:  # fmt: skip
                 httpx.get(warm).raise_for_status()
             print("cache hits: nginx proxy_cache ...", flush=True)
-            n_rate, n_p99 = wrk(f"{nginx_cache}/object", args.seconds, args.connections)
+            nginx_hits = wrk(f"{nginx_cache}/object", args.seconds, args.connections)
             for label, url in pops.items():
                 print(f"cache hits: {label} ...", flush=True)
-                rate, hit_p99 = wrk(f"{url}/bench/object", args.seconds, args.connections)
-                rows += [
-                    {"metric": f"cache-hit requests/s, {label} (1 process)", "value": rate,
-                     "baseline": n_rate},
-                    {"metric": f"cache-hit p99 ms, {label}", "value": hit_p99,
-                     "baseline": n_p99},
-                ]  # fmt: skip
+                hits = wrk(f"{url}/bench/object", args.seconds, args.connections)
+                rows += beside("cache-hit", f"{label} (1 process)", hits, nginx_hits)
             print("cache hits through the anycast entry ...", flush=True)
-            rate, entry_p99 = wrk(f"{stack.edge_url}/bench/object", args.seconds,
-                                     args.connections)  # fmt: skip
-            rows += [
-                {"metric": "cache-hit requests/s through the anycast entry", "value": rate,
-                 "baseline": n_rate},
-                {"metric": "cache-hit p99 ms through the anycast entry", "value": entry_p99,
-                 "baseline": n_p99},
-            ]  # fmt: skip
+            hits = wrk(f"{stack.edge_url}/bench/object", args.seconds, args.connections)
+            rows += beside("cache-hit", "through the anycast entry", hits, nginx_hits)
             print("misses (no-store, every request to the origin) ...", flush=True)
-            n_miss, n_miss_p99 = wrk(f"{nginx_cache}/dynamic", args.seconds, args.connections)
-            miss, miss_p99 = wrk(f"{pops['pop-1']}/bench/dynamic", args.seconds,
-                                    args.connections)  # fmt: skip
-            rows += [
-                {"metric": "miss-path requests/s, pop-1 -> origin", "value": miss,
-                 "baseline": n_miss},
-                {"metric": "miss-path p99 ms, pop-1 -> origin", "value": miss_p99,
-                 "baseline": n_miss_p99},
-            ]  # fmt: skip
+            nginx_misses = wrk(f"{nginx_cache}/dynamic", args.seconds, args.connections)
+            misses = wrk(f"{pops['pop-1']}/bench/dynamic", args.seconds, args.connections)
+            rows += beside("miss-path", "pop-1 -> origin", misses, nginx_misses)
             print(f"config propagation over {args.changes} changes ...", flush=True)
             delays = propagation_ms(stack, args.changes)
-            rows += [
-                {"metric": "config propagation p50 ms, log -> every PoP", "value": p50(delays),
-                 "baseline": 1000.0},
-                {"metric": "config propagation p99 ms, log -> every PoP", "value": p99(delays),
-                 "baseline": 1000.0},
-            ]  # fmt: skip
+            rows += latency_rows("config propagation", ", log -> every PoP", delays, 1000.0)
         finally:
             stack.stop()
         print("upstream clients: aiohttp beside httpx ...", flush=True)

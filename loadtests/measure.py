@@ -17,6 +17,21 @@ def p99(values: Sequence[float]) -> float:
     return sorted(values)[max(0, int(len(values) * 0.99) - 1)]
 
 
+def latency_rows(
+    subject: str, detail: str, values: Sequence[float], baseline: Sequence[float] | float
+) -> list[dict[str, object]]:
+    """Report rows for the p50 and p99 of ``values`` (ms) beside the baseline's samples, or
+    beside one target for both: ``"nearby", ", over HTTP"`` -> ``nearby p50 ms, over HTTP``."""
+    if isinstance(baseline, float | int):
+        base_p50 = base_p99 = float(baseline)
+    else:
+        base_p50, base_p99 = p50(baseline), p99(baseline)
+    return [
+        {"metric": f"{subject} p50 ms{detail}", "value": p50(values), "baseline": base_p50},
+        {"metric": f"{subject} p99 ms{detail}", "value": p99(values), "baseline": base_p99},
+    ]
+
+
 async def timed(calls: Sequence[Callable[[], Awaitable[object]]]) -> list[float]:
     """Each call's latency in ms, one after another."""
     latencies = []

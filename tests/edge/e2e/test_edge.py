@@ -78,6 +78,18 @@ def status(response: httpx.Response) -> str:
     return response.headers["cf-cache-status"]
 
 
+def first_with_status(stack: NativeStack, path: str, wanted: str) -> httpx.Response:
+    """GET from pop-1 until the cache status is ``wanted`` (an entry expiring takes a while)."""
+    seen: list[httpx.Response] = []
+
+    def arrived() -> bool:
+        seen.append(get(stack, "pop-1", path))
+        return status(seen[-1]) == wanted
+
+    wait_until(arrived, timeout_s=5, what=f"a {wanted} answer", interval_s=0.2)
+    return seen[-1]
+
+
 # -- caching ---------------------------------------------------------------------------------
 
 
@@ -173,8 +185,7 @@ def test_a_clients_conditional_get_is_answered_from_the_cache(
 def test_an_expired_response_is_fetched_again(native_stack: NativeStack, origin: Origin) -> None:
     path, at_edge = path_for(origin, Script(b"short", headers=[("Cache-Control", "max-age=1")]))
     assert status(get(native_stack, "pop-1", at_edge)) == "MISS"
-    wait_until(lambda: status(get(native_stack, "pop-1", at_edge)) == "EXPIRED",
-               timeout_s=5, what="an EXPIRED refetch", interval_s=0.2)  # fmt: skip
+    first_with_status(native_stack, at_edge, "EXPIRED")
     assert origin[0].hits[path] == 2
 
 
@@ -185,14 +196,8 @@ def test_stale_while_revalidate_serves_at_once_and_refreshes_behind(
     path, at_edge = path_for(origin, Script(b"old", headers=cache_control))
     assert status(get(native_stack, "pop-1", at_edge)) == "MISS"
     origin[0].scripts[path] = Script(b"new", headers=cache_control)
-    seen: list[httpx.Response] = []
-
-    def updating() -> bool:
-        seen.append(get(native_stack, "pop-1", at_edge))
-        return status(seen[-1]) == "UPDATING"
-
-    wait_until(updating, timeout_s=5, what="an UPDATING answer", interval_s=0.2)
-    assert seen[-1].content == b"old"  # served stale, at once
+    updating = first_with_status(native_stack, at_edge, "UPDATING")
+    assert updating.content == b"old"  # served stale, at once
     wait_until(lambda: get(native_stack, "pop-1", at_edge).content == b"new", timeout_s=5,
                what="the background refresh")  # fmt: skip
     assert origin[0].hits[path] == 2
@@ -208,14 +213,8 @@ def test_stale_if_error_covers_a_failing_origin(
     origin[0].scripts[path] = (
         Script(b"broken", status=503) if failure == "status" else Script(reset=True)
     )
-    seen: list[httpx.Response] = []
-
-    def stale() -> bool:
-        seen.append(get(native_stack, "pop-1", at_edge))
-        return status(seen[-1]) == "STALE"
-
-    wait_until(stale, timeout_s=5, what="a STALE answer", interval_s=0.2)
-    assert (seen[-1].status_code, seen[-1].content) == (200, b"kept")
+    stale = first_with_status(native_stack, at_edge, "STALE")
+    assert (stale.status_code, stale.content) == (200, b"kept")
 
 
 def test_without_stale_if_error_the_failure_shows(
