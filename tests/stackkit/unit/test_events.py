@@ -42,6 +42,7 @@ def test_settings_env_names_follow_the_prefix() -> None:
         "WIDGET_LOG_LEVEL",
         "WIDGET_ENVIRONMENT",
         "WIDGET_STARTUP_TIMEOUT_S",
+        "WIDGET_DEV_ENDPOINTS",
         "WIDGET_KAFKA_BOOTSTRAP_SERVERS",
     }
 

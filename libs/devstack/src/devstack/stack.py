@@ -68,6 +68,7 @@ class NativeStack:
             f"{prefix}LOG_LEVEL": "INFO",
             f"{prefix}ENVIRONMENT": "development",
             f"{prefix}STARTUP_TIMEOUT_S": "60",
+            f"{prefix}DEV_ENDPOINTS": "true",
         }
         if "kafka" in spec.servers:
             env[f"{prefix}KAFKA_BOOTSTRAP_SERVERS"] = self.servers.kafka.bootstrap_servers

@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from stackkit.errors import install_error_handlers
+from stackkit.errors import NotFound, install_error_handlers
 from stackkit.logs import configure_logging, get_logger
 from stackkit.metrics import HttpMetrics
 from stackkit.middleware import RequestMiddleware
@@ -89,3 +89,15 @@ def from_state(name: str) -> Any:
         return getattr(request.app.state, name)
 
     return Depends(dependency)
+
+
+def _require_dev_endpoints(request: Request) -> None:
+    settings: ServiceSettings = request.app.state.settings
+    if not settings.dev_endpoints_enabled:
+        # 404, not 403: a production deployment does not advertise what it has switched off.
+        raise NotFound("Not available: development endpoints are off here.", code="not_found")
+
+
+development_only = Depends(_require_dev_endpoints)
+"""Route dependency for development-only endpoints: ``dependencies=[development_only]``.
+On unless ``environment`` is production or ``<PREFIX>_DEV_ENDPOINTS=false``."""

@@ -6,7 +6,7 @@ of the two started it.
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,26 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="How long start-up waits for a dependency before giving up.",
     )
+    dev_endpoints: bool | None = Field(
+        default=None,
+        description=(
+            "Serve the development endpoints (/dev/*, test data, shortcuts). Unset: on in"
+            " development, off in production; production refuses to turn them on."
+        ),
+    )
+
+    @property
+    def dev_endpoints_enabled(self) -> bool:
+        """Whether this process serves its development-only endpoints (one switch per service)."""
+        if self.environment == "production":
+            return False
+        return self.dev_endpoints is not False
+
+    @model_validator(mode="after")
+    def _refuse_dev_endpoints_in_production(self) -> "ServiceSettings":
+        if self.environment == "production" and self.dev_endpoints:
+            raise ValueError("development endpoints cannot be turned on in production")
+        return self
 
 
 class KafkaSettings(BaseSettings):

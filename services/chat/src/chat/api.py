@@ -26,8 +26,9 @@ from chat.domain.slack import (
 )
 from chat.presence import presence_of
 from chat.store import ChatStore, User
-from stackkit.errors import DomainError, NotFound
+from stackkit.errors import DomainError
 from stackkit.logs import get_logger
+from stackkit.service import development_only
 
 router = APIRouter()
 log = get_logger(__name__)
@@ -259,19 +260,20 @@ async def users_get_presence(call: Call) -> dict[str, Any]:
     return {"presence": presence, "online": presence == "active"}
 
 
-def _development_only(request: Request) -> None:
-    if request.app.state.settings.environment == "production":
-        raise NotFound("Not available in production.", code="not_found")
-
-
 class NewUser(BaseModel):
     name: str = Field(pattern=USER_NAME.pattern)
 
 
-@router.post("/dev/users", tags=["development"], summary="Create a user and its token")
+@router.post(
+    "/dev/users",
+    tags=["development"],
+    summary="Create a user and its token",
+    dependencies=[development_only],
+)
 async def create_dev_user(new: NewUser, request: Request) -> dict[str, str]:
-    """A user and an API token for it (``xoxp-...``). Development only: off in production."""
-    _development_only(request)
+    """A user and an API token for it (``xoxp-...``).
+
+    Development only (``CHAT_DEV_ENDPOINTS``): off in production."""
     user, token = await request.app.state.store.create_user(new.name)
     return {"id": user.id, "name": user.name, "token": token}
 
@@ -281,11 +283,15 @@ class NewUsers(BaseModel):
     count: int = Field(ge=1, le=1000)
 
 
-@router.post("/dev/users/batch", tags=["development"], summary="Create up to 1,000 users at once")
+@router.post(
+    "/dev/users/batch",
+    tags=["development"],
+    summary="Create up to 1,000 users at once",
+    dependencies=[development_only],
+)
 async def create_dev_users(new: NewUsers, request: Request) -> dict[str, list[dict[str, str]]]:
     """Users ``<prefix>-0`` ... ``<prefix>-<count-1>`` and their tokens, for seeding load tests.
-    Development only: off in production."""
-    _development_only(request)
+    Development only (``CHAT_DEV_ENDPOINTS``): off in production."""
     names = [f"{new.prefix}-{n}" for n in range(new.count)]
     created = await request.app.state.store.create_users(names)
     return {"users": [{"id": u.id, "name": u.name, "token": t} for u, t in created]}

@@ -13,8 +13,8 @@ from payments.forms import decode_body, decode_form
 from payments.store import create_merchant, merchant_for_key
 from payments.usecases import Payments
 from payments.usecases import Request as PaymentsRequest
-from stackkit.errors import NotFound, Unauthorized
-from stackkit.service import from_state
+from stackkit.errors import Unauthorized
+from stackkit.service import development_only, from_state
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -199,13 +199,18 @@ async def create_webhook_endpoint(
     return await _mutate(request, payments, merchant, body)
 
 
-@router.post("/dev/merchants", tags=["development"], summary="Create a merchant and its test key")
+@router.post(
+    "/dev/merchants",
+    tags=["development"],
+    summary="Create a merchant and its test key",
+    dependencies=[development_only],
+)
 async def create_dev_merchant(
     request: Request, payments: PaymentsDep, body: Body
 ) -> dict[str, str]:
-    """A merchant and its secret key. Development only: off in production."""
-    if request.app.state.settings.environment == "production":
-        raise NotFound("Not available in production.", code="not_found")
+    """A merchant and its secret key.
+
+    Development only (``PAYMENTS_DEV_ENDPOINTS``): off in production."""
     name = str(body.get("name") or "Test merchant")[:200]
     async with payments.pool.acquire() as conn:
         merchant_id, secret = await create_merchant(conn, name)
