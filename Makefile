@@ -21,8 +21,8 @@ bootstrap: ## install uv if it is missing
 sync: bootstrap ## install every dependency from uv.lock into .venv
 	@$(UV) sync --frozen --all-packages
 
-run: sync ## start the whole stack natively (local servers + every service); Ctrl-C stops it
-	@$(UV) run --frozen python -m devstack run
+run: sync ## the whole stack natively; Ctrl-C stops it; ARGS=--free-ports for a second stack
+	@$(UV) run --frozen python -m devstack run $(ARGS)
 
 test: sync lint ## lint, type-check, then every test (unit, integration, contract, e2e)
 	@$(UV) run --frozen pytest

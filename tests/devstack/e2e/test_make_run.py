@@ -2,6 +2,7 @@
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from devstack.processes import port_open, wait_until
+from devstack.topology import PROCESSES
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +47,30 @@ def test_the_native_runner_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_pat
         runner.send_signal(signal.SIGINT)
         exit_code = runner.wait(60)
     assert exit_code == 0, output.read_text()
-    assert "stopped." in output.read_text()
-    assert not Path(logs_dir.group(1)).parent.exists(), "the runner's temp dir is removed"
+    assert "stopped. logs kept in" in output.read_text()
+    kept = Path(logs_dir.group(1))
+    assert (kept / "edge.log").stat().st_size > 0, "what the processes said outlives the run"
+    assert [entry.name for entry in kept.parent.iterdir()] == ["logs"], "server data is removed"
     assert [port for port in ports if port_open(port)] == []
+
+
+def test_a_second_stack_on_taken_default_ports_says_how_to_run_beside_it() -> None:
+    # Hold the edge's documented port unless something (another stack) already does.
+    edge_port = next(spec.default_port for spec in PROCESSES if spec.name == "edge")
+    holder = socket.socket()
+    if not port_open(edge_port):
+        holder.bind(("127.0.0.1", edge_port))
+        holder.listen()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "devstack", "run"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        holder.close()
+    assert result.returncode == 1
+    assert f"edge {edge_port}" in result.stderr
+    assert "make run ARGS=--free-ports" in result.stderr
+    assert "starting local servers" not in result.stdout, "fails before starting anything"

@@ -9,12 +9,26 @@ from pathlib import Path
 
 from devstack.processes import StartupError
 from devstack.servers import LocalServers
-from devstack.stack import start_native_stack
+from devstack.stack import start_native_stack, taken_default_ports
 from devstack.topology import EDGE_ROUTED, PROCESSES
+
+SECOND_STACK_HINT = """\
+Another stack (or another program) holds the default ports (edge 8080, services 8001-8014,
+PoPs 8081-8083, acquirers 8101-8102). To run a second stack beside it, on free ports that it
+prints when ready:
+
+    make run ARGS=--free-ports          (or: uv run python -m devstack run --free-ports)
+"""
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    taken = [] if args.free_ports else taken_default_ports()
+    if taken:
+        listed = ", ".join(f"{name} {port}" for name, port in taken)
+        print(f"cannot start on the default ports: taken: {listed}", file=sys.stderr)
+        print(SECOND_STACK_HINT, file=sys.stderr)
+        return 1
     root = Path(args.data_dir).resolve() if args.data_dir else None
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)
@@ -25,8 +39,11 @@ def run(args: argparse.Namespace) -> int:
         print("starting services ...", flush=True)
         stack = start_native_stack(servers, default_ports=not args.free_ports)
     except StartupError as exc:
-        servers.stop()
+        servers.stop(keep_logs=True)
         print(f"start-up failed: {exc}", file=sys.stderr)
+        if "already in use" in str(exc) and not args.free_ports:
+            print(SECOND_STACK_HINT, file=sys.stderr)
+        print(f"logs kept in {servers.root / 'logs'}", file=sys.stderr)
         return 1
     elapsed = time.monotonic() - started
     print(
@@ -57,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{name} exited; its log: {proc.log_path}", file=sys.stderr)
     print("stopping ...", flush=True)
     stack.stop()
-    servers.stop()
-    print("stopped.")
+    servers.stop(keep_logs=True)
+    print(f"stopped. logs kept in {stack.logs_dir()}")
     return 0
 
 
@@ -66,9 +83,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack")
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="start the whole stack natively until Ctrl-C")
-    run_parser.add_argument("--free-ports", action="store_true", help="free ports, not 8080...")
     run_parser.add_argument(
-        "--data-dir", help="keep server data and logs here (default: a temp dir)"
+        "--free-ports",
+        action="store_true",
+        help="listen on free ports (printed when ready), not 8080...: a second stack beside one",
+    )
+    run_parser.add_argument(
+        "--data-dir",
+        help="keep server data and logs here (default: a temp dir whose logs/ outlive the run)",
     )
     args = parser.parse_args()
     return run(args)

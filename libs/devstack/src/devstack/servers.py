@@ -270,11 +270,23 @@ class LocalServers:
             self.stop()
             raise
 
-    def stop(self) -> None:
+    def stop(self, *, keep_logs: bool = False) -> None:
+        """Stop every server; a directory this object made is removed, but for ``logs/`` when
+        ``keep_logs`` (what a crashed process said is worth more than the disk it takes)."""
         for server in (self.postgres, self.redis, self.redis_b, self.kafka, self.cql):
             server.stop()
-        if self.owns_root:
+        if not self.owns_root:
+            return
+        if not keep_logs:
             shutil.rmtree(self.root, ignore_errors=True)
+            return
+        for entry in self.root.iterdir():
+            if entry.name == "logs":
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
     def __enter__(self) -> "LocalServers":
         self.start()

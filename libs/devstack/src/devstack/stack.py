@@ -13,6 +13,7 @@ from devstack.processes import (
     StartupError,
     ensure_port_free,
     free_port,
+    port_open,
     wait_until,
 )
 from devstack.servers import LocalServers
@@ -201,6 +202,11 @@ class NativeStack:
 
     def logs_dir(self) -> Path:
         return self.servers.root / "logs"
+
+
+def taken_default_ports() -> list[tuple[str, int]]:
+    """The processes whose documented port something already listens on (another stack?)."""
+    return [(spec.name, spec.default_port) for spec in PROCESSES if port_open(spec.default_port)]
 
 
 def _native(command: list[str]) -> list[str]:
