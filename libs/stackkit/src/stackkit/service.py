@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stackkit.errors import NotFound, install_error_handlers
+from stackkit.gate import InputGate, Renderer, stack_error
 from stackkit.logs import configure_logging, get_logger
 from stackkit.metrics import HttpMetrics
 from stackkit.middleware import RequestMiddleware
@@ -32,8 +33,11 @@ def create_service_app(
     settings: ServiceSettings,
     open_resources: OpenResources,
     description: str = "",
+    render_rejection: Renderer = stack_error,
 ) -> FastAPI:
-    """The one way every process of the stack becomes an ASGI app."""
+    """The one way every process of the stack becomes an ASGI app. Every request crosses
+    :class:`stackkit.gate.InputGate` first; ``render_rejection`` shapes its 400s for the app's
+    clients (the stack's error model unless the app speaks another API's)."""
     configure_logging(name, settings.log_level)
     checks: dict[str, ReadinessCheck] = {}
 
@@ -50,6 +54,8 @@ def create_service_app(
     metrics = HttpMetrics()
     app.state.metrics = metrics
     install_error_handlers(app)
+    # Added first, so it runs inside RequestMiddleware: a rejection has a request id and a log.
+    app.add_middleware(InputGate, render=render_rejection)
     app.add_middleware(RequestMiddleware, metrics=metrics)
 
     @app.get("/healthz", tags=["ops"], summary="Alive: the process serves HTTP")

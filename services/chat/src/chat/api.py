@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, ORJSONResponse
 from pydantic import BaseModel, Field
+from starlette.types import Scope
 
 from chat.domain.slack import (
     CHANNEL_NAME,
@@ -26,7 +27,8 @@ from chat.domain.slack import (
 )
 from chat.presence import presence_of
 from chat.store import ChatStore, User
-from stackkit.errors import DomainError
+from stackkit.errors import DomainError, Invalid
+from stackkit.gate import INT64_MAX, Rejection, stack_error
 from stackkit.logs import get_logger
 from stackkit.service import development_only
 
@@ -140,6 +142,17 @@ async def call_method(name: str, request: Request) -> JSONResponse:
         return ORJSONResponse({"ok": False, "error": "fatal_error"}, status_code=500)
 
 
+def render_rejection(scope: Scope, rejection: Rejection) -> tuple[int, dict[str, Any]]:
+    """The input gate's 400s as Slack answers bad arguments on the Web API, so ``slack_sdk``
+    raises its ``SlackApiError``; the development routes keep the stack's error model."""
+    path = scope["path"].removeprefix(scope.get("root_path", ""))
+    if not path.startswith("/api/"):
+        return stack_error(scope, rejection)
+    error = "invalid_json" if rejection.code == "invalid_json" else "invalid_arguments"
+    return 200, {"ok": False, "error": error,
+                 "response_metadata": {"messages": [f"[ERROR] {rejection.message}"]}}  # fmt: skip
+
+
 def _page(items: list[Any], limit: int, kind: str, key: Callable[[Any], str]) -> dict[str, Any]:
     more = len(items) > limit
     cursor = encode_cursor(kind, key(items[limit - 1])) if more else ""
@@ -149,6 +162,14 @@ def _page(items: list[Any], limit: int, kind: str, key: Callable[[Any], str]) ->
 def _after(call: Call, kind: str) -> str:
     cursor = call.params.get("cursor", "")
     return decode_cursor(cursor, kind) if cursor else ""
+
+
+def _seq_cursor(cursor: str) -> int:
+    value = decode_cursor(cursor, "seq")
+    # A seq is a Postgres bigint: a forged cursor past it is a bad cursor, not a driver error.
+    if not (value.isascii() and value.isdigit() and len(value) < 20 and int(value) <= INT64_MAX):
+        raise Invalid("invalid_cursor", param="cursor")
+    return int(value)
 
 
 def _users(raw: str) -> list[str]:
@@ -224,7 +245,7 @@ async def conversations_history(call: Call) -> dict[str, Any]:
     oldest = parse_ts(call.params["oldest"], param="oldest") if call.params.get("oldest") else 0
     latest = parse_ts(call.params["latest"], param="latest") if call.params.get("latest") else None
     cursor = call.params.get("cursor", "")
-    before_seq = int(decode_cursor(cursor, "seq")) if cursor else None
+    before_seq = _seq_cursor(cursor) if cursor else None
     inclusive = call.params.get("inclusive", "false").lower() in ("true", "1")
     messages, more = await call.store.history(
         channel_id, call.user.id, oldest_us=oldest, latest_us=latest, before_seq=before_seq,

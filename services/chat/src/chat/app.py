@@ -4,7 +4,7 @@ from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
 
-from chat.api import router
+from chat.api import render_rejection, router
 from chat.events import TOPICS
 from chat.ratelimit import RateLimiter
 from chat.settings import ChatSettings
@@ -32,6 +32,7 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         settings=settings,
         open_resources=open_resources,
         description="Slack: the Web API (conversations, chat.postMessage, presence).",
+        render_rejection=render_rejection,
     )
     app.include_router(router)
     return app
