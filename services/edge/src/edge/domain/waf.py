@@ -1,24 +1,38 @@
-"""A small core rule set with anomaly scoring, after OWASP CRS as Cloudflare's managed WAF runs it.
+"""Web application firewall: OWASP CRS paranoia level 1 with anomaly scoring, as Cloudflare's
+managed WAF runs it.
 
-Each matching rule adds its score; a request at or over the threshold is blocked, naming the
-rule that scored highest. Matching sees the URL-decoded path and query (decoded twice, as
-double encoding is a classic evasion) and the header values.
+Every managed rule (``waf_rules``) that matches adds its severity's score once; a request at or
+over the threshold (5: one critical, or two warnings) is blocked, naming the rule that scored
+highest. Rules see what CRS variables hold: each query and body parameter and its name, each path
+segment, each cookie, the whole path, and some headers, every one decoded by the parser and then
+by the rule's transformations (so double encoding is seen through). Custom rules from the config
+plane keep their old view: the decoded path and query, and optionally the header values.
 """
 
+import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote
 
-CRITICAL = 5
-WARNING = 3
+from edge.domain.waf_rules import CRITICAL, RULES, VIEWS, WARNING, ManagedRule, Target
+from edge.domain.waf_transforms import url_decode_uni
+
+__all__ = ["CRITICAL", "WARNING", "Rule", "Verdict", "WafPolicy", "inspect"]
+
 DEFAULT_THRESHOLD = 5
 ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_HEADER_VALUE_BYTES = 8 * 1024
 MAX_HEADERS_BYTES = 32 * 1024
+MAX_BODY_BYTES = 128 * 1024
+"""Bodies are inspected up to here (CRS's SecRequestBodyLimit plays this part)."""
+MAX_VALUES = 1000
 
 
 @dataclass(frozen=True)
 class Rule:
+    """A custom rule from the config plane."""
+
     id: str
     description: str
     pattern: re.Pattern[str]
@@ -27,47 +41,6 @@ class Rule:
     """Also match header values (not only the path and query)."""
 
 
-def _rule(
-    rule_id: str, description: str, pattern: str, score: int = CRITICAL, in_headers: bool = False
-) -> Rule:
-    return Rule(rule_id, description, re.compile(pattern, re.IGNORECASE), score, in_headers)
-
-
-CORE_RULES: tuple[Rule, ...] = (
-    _rule(
-        "942100",
-        "SQL injection: boolean tautology",
-        r"['\"`]\s*(or|and)\s+['\"`]?\w+['\"`]?\s*(=|like)\s*['\"`]?\w+",
-    ),
-    _rule("942190", "SQL injection: UNION SELECT", r"\bunion\b[\s(/*]+(all\s+)?select\b"),
-    _rule(
-        "942110",
-        "SQL injection: stacked query",
-        r";\s*(drop|delete|insert|update|alter|truncate)\s+\w+",
-    ),
-    _rule(
-        "942160",
-        "SQL injection: time-based probe",
-        r"\b(sleep|pg_sleep|benchmark|waitfor\s+delay)\s*\(",
-    ),
-    _rule("942440", "SQL comment sequence", r"(--\s*$|/\*!?|\*/)", WARNING),
-    _rule("941100", "XSS: script tag", r"<\s*script\b", in_headers=True),
-    _rule(
-        "941110",
-        "XSS: event handler attribute",
-        r"\bon(error|load|click|mouseover|focus)\s*=",
-        in_headers=True,
-    ),
-    _rule("941170", "XSS: javascript: URI", r"javascript\s*:", in_headers=True),
-    _rule("930100", "Path traversal", r"(^|[\\/])\.\.([\\/]|$)"),
-    _rule("930120", "OS file access", r"/etc/(passwd|shadow)|\\windows\\win\.ini"),
-    _rule(
-        "932100",
-        "Unix command injection",
-        r"[;|`]\s*(cat|wget|curl|nc|bash|sh)\b|\$\(\s*\w+",
-        WARNING,
-    ),
-)
 METHOD_RULE_ID = "911100"
 HEADER_SIZE_RULE_ID = "920380"
 NULL_BYTE_RULE_ID = "920270"
@@ -92,14 +65,97 @@ class Verdict:
 
 
 def _decoded(text: str) -> str:
-    return unquote_plus(unquote_plus(text))
+    return url_decode_uni(url_decode_uni(text))
+
+
+_HEADER_TARGETS = {"user-agent": Target.UA_REFERER | Target.HEADER, "referer": Target.UA_REFERER}
+
+
+def _json_values(node: object, depth: int = 0) -> Iterator[str]:
+    if depth > 32:
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from _json_values(value, depth + 1)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _json_values(item, depth + 1)
+    elif isinstance(node, str):
+        yield node
+
+
+def _body_values(body: bytes, content_type: str) -> Iterator[str]:
+    text = body[:MAX_BODY_BYTES].decode("utf-8", "replace")
+    if "application/x-www-form-urlencoded" in content_type:
+        for name, value in parse_qsl(text, keep_blank_values=True):
+            yield name
+            yield value
+    elif "json" in content_type:
+        try:
+            yield from _json_values(json.loads(text))
+        except (ValueError, RecursionError):
+            yield text  # not JSON after all: its text is a value like any other
+
+
+def _values(
+    path: str, query: str, headers: list[tuple[str, str]], body: bytes | None
+) -> list[tuple[Target, str]]:
+    """What CRS calls the request's variables, each once decoded (as a parser would)."""
+    decoded_path = unquote(path)
+    values: list[tuple[Target, str]] = [(Target.PATH, decoded_path)]
+    values += [(Target.ARG, segment) for segment in decoded_path.split("/") if segment]
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        values += [(Target.ARG, name), (Target.ARG, value)]
+    content_type = ""
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "cookie":
+            for pair in value.split(";"):
+                cookie_name, _, cookie_value = pair.strip().partition("=")
+                values += [(Target.COOKIE, cookie_name), (Target.COOKIE, cookie_value)]
+            continue
+        if lower == "content-type":
+            content_type = value.lower()
+        values.append((_HEADER_TARGETS.get(lower, Target.HEADER), value))
+    if body:
+        values += [(Target.ARG, value) for value in _body_values(body, content_type)]
+    return [(target, value) for target, value in values[:MAX_VALUES] if value]
+
+
+class _Views:
+    """Each value's transformed views, computed at most once per request."""
+
+    def __init__(self, values: list[tuple[Target, str]]) -> None:
+        self.values = values
+        self._cache: dict[tuple[int, str], str] = {}
+
+    def match(self, rule: ManagedRule) -> bool:
+        for index, (target, value) in enumerate(self.values):
+            if not target & rule.targets:
+                continue
+            for view in rule.views:
+                key = (index, view)
+                text = self._cache.get(key)
+                if text is None:
+                    text = self._cache[key] = VIEWS[view](value)
+                if rule.pattern.search(text):
+                    return True
+        return False
 
 
 def inspect(
-    method: str, path: str, query: str, headers: list[tuple[str, str]], policy: WafPolicy
+    method: str,
+    path: str,
+    query: str,
+    headers: list[tuple[str, str]],
+    policy: WafPolicy,
+    body: bytes | None = None,
 ) -> Verdict:
-    """Score a request; ``blocked_by`` is the highest-scoring rule when the score reaches the
-    threshold."""
+    """Score a request; ``blocked_by`` is the highest-scoring rule (the first of them in rule
+    order) when the score reaches the threshold. ``path`` and ``query`` are as received (still
+    percent-encoded); ``body``, when given, is inspected as form or JSON parameters according
+    to the Content-Type header."""
     hits: list[tuple[int, str]] = []
     if method.upper() not in ALLOWED_METHODS:
         hits.append((CRITICAL, METHOD_RULE_ID))
@@ -111,10 +167,19 @@ def inspect(
     target = _decoded(path) + "?" + _decoded(query)
     if "\x00" in target:
         hits.append((CRITICAL, NULL_BYTE_RULE_ID))
-    header_text = "\n".join(_decoded(v) for k, v in headers if k.lower() not in ("cookie",))
-    for rule in (*CORE_RULES, *policy.custom):
-        if rule.pattern.search(target) or (rule.in_headers and rule.pattern.search(header_text)):
+    views = _Views(_values(path, query, headers, body))
+    scored: set[str] = set()  # a rule id scores once, however many of its patterns match
+    for rule in RULES:
+        if rule.id not in policy.disabled and rule.id not in scored and views.match(rule):
+            scored.add(rule.id)
             hits.append((rule.score, rule.id))
+    if policy.custom:
+        header_text = "\n".join(_decoded(v) for k, v in headers if k.lower() != "cookie")
+        for custom in policy.custom:
+            if custom.pattern.search(target) or (
+                custom.in_headers and custom.pattern.search(header_text)
+            ):
+                hits.append((custom.score, custom.id))
     hits = [(score, rule_id) for score, rule_id in hits if rule_id not in policy.disabled]
     score = sum(score for score, _ in hits)
     matched = tuple(rule_id for _, rule_id in hits)
