@@ -1,10 +1,12 @@
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 import stripe
 
+from devstack.servers import CqlServer, KafkaServer, LocalServers, PostgresServer, RedisServer
 from devstack.stack import NativeStack
 from devstack.topology import ACQUIRERS
 
@@ -32,13 +34,52 @@ class Merchant:
         )
 
 
-def new_merchant(stack: NativeStack, name: str = "shop") -> Merchant:
-    base_url = f"{stack.edge_url}/payments"
+def new_merchant(stack: NativeStack, name: str = "shop", *, direct: bool = False) -> Merchant:
+    """A merchant and a stripe client for it, through the edge or (``direct``) straight to
+    the payments process."""
+    base_url = stack.url("payments") if direct else f"{stack.edge_url}/payments"
     created = httpx.post(f"{base_url}/dev/merchants", json={"name": name}, timeout=10).json()
     client = stripe.StripeClient(
         created["secret_key"], base_addresses={"api": base_url}, max_network_retries=2
     )
     return Merchant(created["id"], created["secret_key"], client, base_url)
+
+
+def _payments_servers(root: Path, postgres: PostgresServer, kafka: KafkaServer) -> LocalServers:
+    # Payments needs only Postgres and Kafka; the others are named, never started.
+    return LocalServers(root=root, postgres=postgres, kafka=kafka, redis=RedisServer(root / "redis"),
+                        cql=CqlServer(root / "cql"), redis_b=RedisServer(root / "redis-b"),
+                        owns_root=False)  # fmt: skip
+
+
+def _start(stack: NativeStack, names: list[str]) -> Iterator[NativeStack]:
+    stack.start(names)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def payments_stack(
+    devstack_root: Path, postgres_server: PostgresServer, kafka_server: KafkaServer
+) -> Iterator[NativeStack]:
+    """Only payments, its worker and the acquirers, as real processes: its tests need neither
+    the edge nor the other services (nor wait for them to start). It shares the database and
+    the topic with the full stack if that runs too, as a second replica would."""
+    servers = _payments_servers(devstack_root / "payments-stack", postgres_server, kafka_server)
+    yield from _start(NativeStack.create(servers), [*ACQUIRERS, "payments", "payments-worker"])
+
+
+@pytest.fixture(scope="module")
+def strict_payments(
+    devstack_root: Path, postgres_server: PostgresServer, kafka_server: KafkaServer
+) -> Iterator[NativeStack]:
+    """A payments API process configured as production is: private webhook targets refused."""
+    servers = _payments_servers(devstack_root / "payments-strict", postgres_server, kafka_server)
+    stack = NativeStack.create(servers)
+    stack.overrides = {"payments": {"PAYMENTS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "false"}}
+    yield from _start(stack, ["payments"])
 
 
 @pytest.fixture

@@ -118,3 +118,9 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 );
 CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
     WHERE status = 'pending';
+-- Delivery runs: one worker at a time per endpoint (a lease, so a crashed worker's expires),
+-- each endpoint's deliveries in event order, and the age that ends retries.
+ALTER TABLE webhook_endpoints ADD COLUMN IF NOT EXISTS leased_until timestamptz;
+ALTER TABLE webhook_deliveries ADD COLUMN IF NOT EXISTS created timestamptz NOT NULL DEFAULT now();
+CREATE INDEX IF NOT EXISTS webhook_deliveries_pending ON webhook_deliveries (endpoint_id)
+    WHERE status = 'pending';

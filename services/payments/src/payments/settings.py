@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from stackkit.settings import KafkaSettings, PostgresSettings, ServiceSettings
@@ -16,3 +16,32 @@ class PaymentsSettings(ServiceSettings, KafkaSettings, PostgresSettings):
         default=10.0, gt=0, description="after this, a locked request counts as abandoned"
     )
     worker_interval_s: float = Field(default=1.0, gt=0, description="reaper and relay period")
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, description="the whole of one webhook request, connect to status"
+    )
+    webhook_max_backoff_s: float = Field(
+        default=3600.0, gt=0, description="the longest wait between two tries of one delivery"
+    )
+    webhook_concurrency: int = Field(
+        default=64, ge=1, description="endpoints the worker delivers to at the same time"
+    )
+    webhook_allow_private_targets: bool | None = Field(
+        default=None,
+        description=(
+            "Let webhook URLs reach loopback, private and link-local addresses. Unset: allowed"
+            " in development, refused in production; production refuses to allow them."
+        ),
+    )
+
+    @property
+    def webhook_private_targets_allowed(self) -> bool:
+        if self.environment == "production":
+            return False
+        return self.webhook_allow_private_targets is not False
+
+    @model_validator(mode="after")
+    def _refuse_private_targets_in_production(self) -> "PaymentsSettings":
+        if self.environment == "production" and self.webhook_allow_private_targets:
+            # The worker would be an SSRF proxy into the production network.
+            raise ValueError("private webhook targets cannot be allowed in production")
+        return self

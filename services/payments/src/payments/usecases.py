@@ -36,6 +36,7 @@ from payments.domain.routing import (
     RetryPolicy,
     choose_acquirer,
 )
+from payments.targets import Resolver, TargetRefused, resolve_target, system_resolver
 from stackkit.errors import DomainError, Unavailable, error_body, status_for
 from stackkit.logs import get_logger
 from stackkit.transactions import Connection, serializable
@@ -103,6 +104,8 @@ class Payments:
     pool: asyncpg.Pool[asyncpg.Record]
     acquirers: dict[str, AcquirerClient]
     lock_timeout_s: float = 10.0
+    allow_private_webhook_targets: bool = False
+    resolver: Resolver = system_resolver
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     stats: AuthorizationStats = field(default_factory=AuthorizationStats)
     rng: random.Random = field(default_factory=random.Random)
@@ -821,6 +824,13 @@ class Payments:
     async def create_webhook_endpoint(
         self, merchant_id: str, p: params.CreateWebhookEndpoint
     ) -> Response:
+        try:
+            # Checked again before every delivery (rebinding); this is the early, clear 400.
+            await resolve_target(
+                p.url, allow_private=self.allow_private_webhook_targets, resolver=self.resolver
+            )
+        except TargetRefused as exc:
+            raise InvalidRequest(f"Invalid URL: {exc}.", param="url", code="url_invalid") from None
         endpoint = {
             "id": store.new_id("we"),
             "merchant_id": merchant_id,

@@ -1,21 +1,72 @@
 """Webhook delivery: events from Kafka become delivery rows (once, through the inbox), and a
-periodic sender POSTs them with Stripe's signature, retrying with backoff."""
+sender POSTs them with Stripe's signature.
 
+Each endpoint gets its events one at a time in the order they were created, and a failure
+holds only that endpoint back (exponential backoff with jitter, on its oldest undelivered
+event). Endpoints are delivered to concurrently, each run under a lease in Postgres so two
+workers never send to one endpoint at once, and every request has a deadline: a slow or dead
+receiver costs its own endpoint time, never another merchant's."""
+
+import asyncio
+import contextlib
 import json
+import random
 import time
+from dataclasses import dataclass, field
+from functools import partial
 
 import asyncpg
 import httpx
 
 from payments import objects
-from payments.domain.webhooks import next_delay_s, signature_header, wants
+from payments.domain.webhooks import Backoff, signature_header, wants
+from payments.targets import Resolver, TargetRefused, resolve_target, system_resolver
 from stackkit.events import Event
 from stackkit.inbox import PostgresTx
 from stackkit.logs import get_logger
 
 log = get_logger(__name__)
 WEBHOOK_GROUP = "payments-webhooks"
-SEND_BATCH = 50
+RUN_BATCH = 20
+"""Deliveries one run sends to its endpoint before handing the endpoint back."""
+LEASE_MARGIN_S = 15.0
+
+# The oldest pending delivery of each endpoint is its head: an endpoint is due when its head
+# is. Later deliveries wait behind it, which is what keeps each endpoint's events in order.
+_CLAIM_DUE_ENDPOINTS = """
+WITH heads AS (
+    SELECT DISTINCT ON (d.endpoint_id) d.endpoint_id, d.next_attempt_at
+    FROM webhook_deliveries d JOIN events v ON v.id = d.event_id
+    WHERE d.status = 'pending' AND d.endpoint_id <> ALL($3::text[])
+    ORDER BY d.endpoint_id, v.seq
+), due AS (
+    SELECT endpoint_id FROM heads WHERE next_attempt_at <= now()
+    ORDER BY next_attempt_at LIMIT $1
+)
+UPDATE webhook_endpoints e SET leased_until = now() + make_interval(secs => $2)
+FROM due
+WHERE e.id = due.endpoint_id AND (e.leased_until IS NULL OR e.leased_until <= now())
+RETURNING e.id, e.url, e.secret
+"""
+
+_PENDING_OF_ENDPOINT = """
+SELECT d.id AS delivery_id, d.attempts, d.next_attempt_at <= now() AS due,
+       extract(epoch FROM now() - d.created)::float8 AS age_s,
+       v.id, v.type, v.created, v.data
+FROM webhook_deliveries d JOIN events v ON v.id = d.event_id
+WHERE d.endpoint_id = $1 AND d.status = 'pending'
+ORDER BY v.seq LIMIT $2
+"""
+
+_RECORD = """
+WITH renewed AS (
+    UPDATE webhook_endpoints SET leased_until = now() + make_interval(secs => $6) WHERE id = $5
+)
+UPDATE webhook_deliveries
+SET status = $2, attempts = attempts + 1, last_error = $3,
+    next_attempt_at = now() + make_interval(secs => $4)
+WHERE id = $1
+"""
 
 
 async def plan_deliveries(event: Event, tx: PostgresTx) -> None:
@@ -38,54 +89,132 @@ async def plan_deliveries(event: Event, tx: PostgresTx) -> None:
             )
 
 
-async def send_due(pool: "asyncpg.Pool[asyncpg.Record]", http: httpx.AsyncClient) -> int:
-    """Deliver what is due; each failure pushes the delivery back by the backoff schedule."""
-    async with pool.acquire() as conn:
-        due = await conn.fetch(
-            "SELECT d.id, d.attempts, e.url, e.secret, v.* FROM webhook_deliveries d "
-            "JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN events v ON v.id = d.event_id "
-            "WHERE d.status = 'pending' AND d.next_attempt_at <= now() ORDER BY d.id LIMIT $1",
-            SEND_BATCH,
-        )
-    for delivery in due:
+@dataclass
+class WebhookSender:
+    """Starts a delivery run per due endpoint on each :meth:`tick`, without waiting for them."""
+
+    pool: "asyncpg.Pool[asyncpg.Record]"
+    http: httpx.AsyncClient
+    timeout_s: float = 10.0
+    backoff: Backoff = field(default_factory=Backoff)
+    concurrency: int = 64
+    allow_private: bool = False
+    resolver: Resolver = system_resolver
+    rng: random.Random = field(default_factory=random.Random)
+    _running: dict[str, "asyncio.Task[None]"] = field(default_factory=dict)
+
+    @property
+    def lease_s(self) -> float:
+        # Renewed after every delivery, so it only has to outlast one request.
+        return self.timeout_s + LEASE_MARGIN_S
+
+    async def tick(self) -> int:
+        """Claim due endpoints that no run here holds (up to the free concurrency) and start
+        a run for each; returns how many were started."""
+        free = self.concurrency - len(self._running)
+        if free <= 0:
+            return 0
+        async with self.pool.acquire() as conn:
+            claimed = await conn.fetch(
+                _CLAIM_DUE_ENDPOINTS, free, self.lease_s, list(self._running)
+            )
+        for endpoint in claimed:
+            endpoint_id = str(endpoint["id"])
+            task = asyncio.create_task(self._run(endpoint), name=f"webhooks:{endpoint_id}")
+            self._running[endpoint_id] = task
+            task.add_done_callback(partial(self._finished, endpoint_id))
+        return len(claimed)
+
+    def _finished(self, endpoint_id: str, _: "asyncio.Task[None]") -> None:
+        self._running.pop(endpoint_id, None)
+
+    async def wait_idle(self) -> None:
+        """Wait for the runs in flight (tests and shutdown)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._running.values()):
+            task.cancel()
+        await self.wait_idle()
+
+    async def _run(self, endpoint: asyncpg.Record) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                pending = await conn.fetch(_PENDING_OF_ENDPOINT, endpoint["id"], RUN_BATCH)
+            for delivery in pending:
+                # Stop at the first failure or the first delivery still backing off: the
+                # rest must not overtake it.
+                if not delivery["due"] or not await self._deliver(endpoint, delivery):
+                    break
+        except Exception:
+            log.exception("webhook_run_failed", endpoint_id=endpoint["id"])
+        finally:
+            with contextlib.suppress(Exception):
+                async with self.pool.acquire() as conn:
+                    await conn.execute(
+                        "UPDATE webhook_endpoints SET leased_until = NULL WHERE id = $1",
+                        endpoint["id"],
+                    )
+
+    async def _deliver(self, endpoint: asyncpg.Record, delivery: asyncpg.Record) -> bool:
         event = dict(delivery)
         event["data"] = json.loads(event["data"])
         payload = json.dumps(objects.event(event)).encode()
-        headers = {
-            "content-type": "application/json",
-            "stripe-signature": signature_header(payload, delivery["secret"], int(time.time())),
-        }
-        error = None
+        error = await self._post(endpoint["url"], endpoint["secret"], payload)
+        status, delay = "delivered", 0.0
+        if error is not None:
+            attempts = delivery["attempts"] + 1
+            next_delay = self.backoff.delay_s(attempts, delivery["age_s"], self.rng.random())
+            status, delay = ("pending", next_delay) if next_delay is not None else ("failed", 0)
+            log.warning("webhook_delivery_failed", endpoint_id=endpoint["id"],
+                        event_id=delivery["id"], attempts=attempts, error=error,
+                        retry_in_s=round(delay, 1), status=status)  # fmt: skip
+        async with self.pool.acquire() as conn:
+            await conn.execute(_RECORD, delivery["delivery_id"], status, error, delay,
+                               endpoint["id"], self.lease_s)  # fmt: skip
+        return error is None
+
+    async def _post(self, url: str, secret: str, payload: bytes) -> str | None:
+        """POST one signed event; the error that makes it a failure, or ``None``."""
         try:
-            response = await http.post(
-                delivery["url"], content=payload, headers=headers, timeout=10
+            # Resolved and checked again for each delivery: the name may point elsewhere now.
+            target = await resolve_target(
+                url, allow_private=self.allow_private, resolver=self.resolver
             )
-            if response.status_code >= 300:
-                error = f"HTTP {response.status_code}"
+        except TargetRefused as exc:
+            return f"refused: {exc}"
+        headers = target.headers | {
+            "content-type": "application/json",
+            "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "stripe-signature": signature_header(payload, secret, int(time.time())),
+        }
+        try:
+            # One deadline for the whole request: httpx's timeouts are per read, so a receiver
+            # dripping a byte at a time would otherwise hold the run for ever.
+            async with asyncio.timeout(self.timeout_s):
+                request = self.http.build_request(
+                    "POST", target.url, content=payload, headers=headers,
+                    extensions=target.extensions,
+                )  # fmt: skip
+                # The status is all we need; the body is never read (it could be huge).
+                response = await self.http.send(request, stream=True)
+                await response.aclose()
+        except TimeoutError:
+            return f"timed out after {self.timeout_s:g}s"
         except httpx.HTTPError as exc:
-            error = repr(exc)
-        await _record(pool, delivery["id"], delivery["attempts"] + 1, error)
-    return len(due)
+            return f"{type(exc).__name__}: {exc}"[:500]
+        if not 200 <= response.status_code < 300:
+            # Redirects are not followed: a 3xx is a failure like any other.
+            return f"HTTP {response.status_code}"
+        return None
 
 
-async def _record(
-    pool: "asyncpg.Pool[asyncpg.Record]", delivery_id: int, attempts: int, error: str | None
-) -> None:
-    async with pool.acquire() as conn:
-        if error is None:
-            await conn.execute(
-                "UPDATE webhook_deliveries SET status = 'delivered', attempts = $2 WHERE id = $1",
-                delivery_id,
-                attempts,
-            )
-            return
-        delay = next_delay_s(attempts)
-        await conn.execute(
-            "UPDATE webhook_deliveries SET attempts = $2, last_error = $3, status = $4, "
-            "next_attempt_at = now() + make_interval(secs => $5) WHERE id = $1",
-            delivery_id,
-            attempts,
-            error,
-            "pending" if delay is not None else "failed",
-            delay or 0.0,
-        )
+def webhook_client(concurrency: int, timeout_s: float) -> httpx.AsyncClient:
+    """The HTTP client deliveries go through: no redirects, no proxies from the environment."""
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=False,
+        timeout=timeout_s,
+        limits=httpx.Limits(max_connections=concurrency * 2),
+    )

@@ -21,4 +21,9 @@ async def open_payments(
         name: AcquirerClient(name, url, http, settings.acquirer_timeout_s)
         for name, url in parse_acquirers(settings.acquirers).items()
     }
-    return Payments(pool, acquirers, lock_timeout_s=settings.idempotency_lock_timeout_s)
+    return Payments(
+        pool,
+        acquirers,
+        lock_timeout_s=settings.idempotency_lock_timeout_s,
+        allow_private_webhook_targets=settings.webhook_private_targets_allowed,
+    )

@@ -3,12 +3,12 @@ relay (publishes committed events to Kafka ``payments.events``) and webhook deli
 
 from contextlib import AsyncExitStack
 
-import httpx
 from fastapi import FastAPI
 
+from payments.domain.webhooks import Backoff
 from payments.events import PAYMENT_EVENTS, TOPICS
 from payments.settings import PaymentsSettings
-from payments.webhooks import WEBHOOK_GROUP, plan_deliveries, send_due
+from payments.webhooks import WEBHOOK_GROUP, WebhookSender, plan_deliveries, webhook_client
 from payments.wiring import open_payments
 from stackkit.connections import open_backends
 from stackkit.consumer import consume
@@ -39,13 +39,22 @@ def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
             inbox=inbox,
             dead_letters=app.state.events,
         )
-        http = httpx.AsyncClient()
+        http = webhook_client(settings.webhook_concurrency, settings.webhook_timeout_s)
         stack.push_async_callback(http.aclose)
+        sender = WebhookSender(
+            app.state.db,
+            http,
+            timeout_s=settings.webhook_timeout_s,
+            backoff=Backoff(max_s=settings.webhook_max_backoff_s),
+            concurrency=settings.webhook_concurrency,
+            allow_private=settings.webhook_private_targets_allowed,
+        )
+        stack.push_async_callback(sender.close)
         interval = settings.worker_interval_s
         run_every(stack, interval, payments.complete_abandoned, "reaper")
         run_every(stack, interval, payments.reconcile_stuck, "reconciler")
         run_every(stack, interval, lambda: relay(app.state.db, app.state.events), "relay")
-        run_every(stack, interval, lambda: send_due(app.state.db, http), "webhooks")
+        run_every(stack, interval, sender.tick, "webhooks")
         run_every(stack, 60.0, payments.expire_keys, "key-expiry")
         return checks
 
