@@ -32,7 +32,6 @@ from devstack.topology import EDGE_POPS
 from loadtests.measure import latency_rows
 from loadtests.report import write_report
 
-ADMIN = {"authorization": "Bearer dev-edge-admin-token"}
 OBJECT = "x" * 1024
 NGINX_CONF = """
 worker_processes 1;
@@ -139,7 +138,8 @@ def beside(
 
 
 def configure(stack: NativeStack, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.put(f"{stack.url('edge-pop-1')}/_edge/config", json=body, headers=ADMIN)
+    url = f"{stack.url('edge-pop-1')}/_edge/config"
+    response = httpx.put(url, json=body, headers=stack.edge_admin_headers)
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result

@@ -22,7 +22,6 @@ from devstack.topology import EDGE_POPS
 from tests.edge.e2e.scripted_origin import Script, ScriptedOrigin, scripted_origin
 
 pytestmark = pytest.mark.e2e
-ADMIN = {"authorization": "Bearer dev-edge-admin-token"}
 PROPAGATION_LIMIT_S = 5.0
 Origin = tuple[ScriptedOrigin, str]
 
@@ -44,7 +43,7 @@ def write_config(stack: NativeStack, body: dict[str, Any], path: str = "/_edge/c
     """Write through one PoP; return once every running PoP has applied the change."""
     method = "PUT" if path == "/_edge/config" else "POST"
     response = httpx.request(method, f"{pop_url(stack, 'pop-2')}{path}", json=body,
-                             headers=ADMIN, timeout=10)  # fmt: skip
+                             headers=stack.edge_admin_headers, timeout=10)  # fmt: skip
     assert response.status_code == 200, response.text
     version: int = response.json()["version"]
     wait_until(lambda: min(applied_versions(stack).values()) >= version,
@@ -304,7 +303,7 @@ def test_writes_are_validated_and_need_the_admin_token(native_stack: NativeStack
         {},
     ]  # fmt: skip
     for body in bad:
-        response = httpx.put(url, json=body, headers=ADMIN)
+        response = httpx.put(url, json=body, headers=native_stack.edge_admin_headers)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["error"]["type"] == "invalid_request_error"
 

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         f"\nReal-World Architectures is ready in {elapsed:.1f}s (every /readyz 200 via the edge)\n"
     )
     print(f"  edge (one port reaches everything)  {stack.edge_url}")
+    print(f"    config plane token (this run only)  EDGE_ADMIN_TOKEN={stack.edge_admin_token}")
     for route in EDGE_ROUTED:
         print(f"    {route:<10} {stack.edge_url}/{route}/docs")
     print("\n  processes (direct)")

@@ -1,5 +1,7 @@
 """The whole stack as local processes against local servers: what `make run` and e2e tests use."""
 
+import os
+import secrets
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +48,13 @@ class NativeStack:
     processes: dict[str, LocalProcess] = field(default_factory=dict)
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per process, environment variables that replace the defaults (benchmarks, experiments)."""
+    # Random per run: a development secret that is the same everywhere is a published one.
+    edge_admin_token: str = field(
+        default_factory=lambda: os.environ.get("EDGE_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    )
+    """``Authorization: Bearer <this>`` for the edge's config plane (``make run`` prints it;
+    ``EDGE_ADMIN_TOKEN`` in the runner's environment picks it)."""
+    edge_tier_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @classmethod
     def create(cls, servers: LocalServers, *, default_ports: bool = False) -> "NativeStack":
@@ -61,6 +70,10 @@ class NativeStack:
     @property
     def edge_url(self) -> str:
         return self.url("edge")
+
+    @property
+    def edge_admin_headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.edge_admin_token}"}
 
     def env_for(self, spec: ProcessSpec) -> dict[str, str]:
         """The same variable names compose sets (checked by the contract tests)."""
@@ -91,8 +104,8 @@ class NativeStack:
                 f"{prefix}POP_NAME": pop_name,
                 f"{prefix}REGION": region,
                 f"{prefix}UPPER_TIER_URL": "" if spec.name == UPPER_TIER else self.url(UPPER_TIER),
-                f"{prefix}TIER_SECRET": "dev-tier-secret",
-                f"{prefix}ADMIN_TOKEN": "dev-edge-admin-token",
+                f"{prefix}TIER_SECRET": self.edge_tier_secret,
+                f"{prefix}ADMIN_TOKEN": self.edge_admin_token,
                 f"{prefix}REPLICA_DIR": str(self.servers.root / "edge-replicas" / pop_name),
                 f"{prefix}CONFIG_POLL_S": "5",
                 f"{prefix}ORIGIN_TIMEOUT_S": "30",
@@ -148,11 +161,6 @@ class NativeStack:
                 f"{prefix}ACQUIRER_TIMEOUT_S": "2",
                 f"{prefix}IDEMPOTENCY_LOCK_TIMEOUT_S": "10",
                 f"{prefix}WORKER_INTERVAL_S": "1",
-                f"{prefix}WEBHOOK_TIMEOUT_S": "10",
-                f"{prefix}WEBHOOK_MAX_BACKOFF_S": "3600",
-                f"{prefix}WEBHOOK_CONCURRENCY": "64",
-                # Local receivers listen on loopback; production refuses this.
-                f"{prefix}WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             }
         return env | self.overrides.get(spec.name, {})
 

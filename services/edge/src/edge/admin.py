@@ -1,6 +1,7 @@
 """The config plane's admin API, on every PoP: writes go to the log (any PoP takes them), reads
 show what this PoP has applied."""
 
+import hmac
 import re
 from typing import Annotated, Any, Literal
 
@@ -120,7 +121,9 @@ Relay = Annotated[OutboxRelay, from_state("relay")]
 
 
 def require_admin(pop: PopState, authorization: Annotated[str | None, Header()] = None) -> None:
-    if authorization != f"Bearer {pop.settings.admin_token}":
+    # Constant time: a byte-by-byte compare leaks how much of a guess was right.
+    expected = f"Bearer {pop.settings.admin_token}".encode()
+    if not hmac.compare_digest((authorization or "").encode("latin-1", "replace"), expected):
         raise Unauthorized("the config plane needs `Authorization: Bearer <EDGE_ADMIN_TOKEN>`")
 
 

@@ -12,6 +12,7 @@ new connections go to the next nearest. ``GET /_anycast/status`` answers here, n
 import argparse
 import asyncio
 import contextlib
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ import orjson
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from edge.domain import trust
 from edge.domain.anycast import (
     REGION_HINT_HEADER,
     Networks,
@@ -28,7 +30,10 @@ from edge.domain.anycast import (
     parse_pops,
     rank,
 )
+from stackkit.errors import error_body
 from stackkit.logs import configure_logging, get_logger
+from stackkit.middleware import new_request_id
+from stackkit.request_context import set_request_id
 from stackkit.settings import ServiceSettings
 
 HEAD_LIMIT = 64 * 1024
@@ -36,6 +41,8 @@ HEAD_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 1.0
 PROBE_TIMEOUT_S = 1.0
 CHUNK = 64 * 1024
+REQUEST_LINE = re.compile(rb"[A-Z]{1,16} [\x21-\x7e]{1,65536} HTTP/1\.[01]")
+HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")  # RFC 9110 token
 
 log = get_logger("edge.anycast")
 
@@ -71,11 +78,37 @@ def _header(head: bytes, name: bytes) -> str | None:
     return None
 
 
-def _http(status: str, body: bytes) -> bytes:
+def _http(status: str, body: bytes, request_id: str = "") -> bytes:
+    extra = f"x-request-id: {request_id}\r\n" if request_id else ""
     return (
-        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     ).encode() + body
+
+
+def _error(status: str, code: str, message: str) -> bytes:
+    """An answer the entry gives itself, in the stack's one error shape."""
+    request_id = new_request_id()
+    set_request_id(request_id)
+    error_type = "api_error" if status.startswith("5") else "invalid_request_error"
+    body = orjson.dumps(error_body(error_type=error_type, code=code, message=message))
+    return _http(status, body, request_id)
+
+
+def _checked_head(head: bytes) -> bytes | None:
+    """The head as it goes on to a PoP, without the headers only the stack may set (the PoP
+    drops them too; this entry is the first hop that can); None when it is not HTTP/1."""
+    request_line, *lines = head[:-4].split(b"\r\n")
+    if not REQUEST_LINE.fullmatch(request_line):
+        return None
+    kept = [request_line]
+    for line in lines:
+        name, colon, _ = line.partition(b":")
+        if not colon or not HEADER_NAME.fullmatch(name):
+            return None
+        if not trust.is_internal(name.decode("latin-1")):
+            kept.append(line)
+    return b"\r\n".join(kept) + b"\r\n\r\n"
 
 
 class AnycastEntry:
@@ -140,14 +173,21 @@ class AnycastEntry:
             async with asyncio.timeout(HEAD_TIMEOUT_S):
                 head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError:
-            writer.write(_http("431 Request Header Fields Too Large", b'{"error":"head too big"}'))
+            message = f"the request head is over {HEAD_LIMIT} bytes"
+            writer.write(_error("431 Request Header Fields Too Large", "head_too_large", message))
             return
         except TimeoutError:
-            writer.write(_http("408 Request Timeout", b'{"error":"no request head in time"}'))
+            message = f"no complete request head within {HEAD_TIMEOUT_S:g} s"
+            writer.write(_error("408 Request Timeout", "request_timeout", message))
             return
         if head.startswith(b"GET /_anycast/status "):
             writer.write(_http("200 OK", orjson.dumps(self.status())))
             return
+        checked = _checked_head(head)
+        if checked is None:
+            writer.write(_error("400 Bad Request", "malformed_request", "not an HTTP/1.x request"))
+            return
+        head = checked
         peer = writer.get_extra_info("peername")
         region = client_region(
             _header(head, REGION_HINT_HEADER.encode()),
@@ -170,7 +210,7 @@ class AnycastEntry:
                 self.health[pop.name].connections -= 1
                 pop_writer.close()
             return
-        writer.write(_http("503 Service Unavailable", b'{"error":"no PoP is reachable"}'))
+        writer.write(_error("503 Service Unavailable", "no_pop_reachable", "no PoP is reachable"))
 
 
 async def _copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:

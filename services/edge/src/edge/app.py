@@ -137,6 +137,10 @@ class EdgeApp:
         if route is None:
             await self.ops(scope, receive, send)
         elif scope["type"] == "websocket":
+            refusal = pop.admit_upgrade(route, scope)  # WAF and limits, as for any request
+            if refusal is not None:
+                await websocket.refuse(scope, receive, send, *refusal)
+                return
             await websocket.relay(
                 pop.session,
                 pop.picker.order(route.origins),

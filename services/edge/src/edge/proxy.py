@@ -8,6 +8,7 @@ a dictionary lookup and a write, not a router and a middleware stack.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -15,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from edge import upstream
 from edge.coalescing import Coalescer
-from edge.domain import ratelimit, waf
+from edge.domain import ratelimit, trust, waf
 from edge.domain.cachestore import ResponseCache
 from edge.domain.config import CacheRule, EdgeConfig, Route
 from edge.domain.freshness import (
@@ -42,7 +43,6 @@ from stackkit.logs import get_logger
 from stackkit.middleware import new_request_id
 from stackkit.request_context import set_request_id
 
-TIER_HEADER = "x-edge-tier-secret"
 CLIENT_CONDITIONALS = frozenset({"if-none-match", "if-modified-since"})
 # Set by this PoP on every response; an upstream's (or the upper tier's) values are dropped.
 EDGE_OWNED = frozenset(
@@ -50,7 +50,7 @@ EDGE_OWNED = frozenset(
 )
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_INVALIDATED = 10_000
-INTERNAL_REQUEST_HEADERS = frozenset({"x-request-id", TIER_HEADER, "x-forwarded-prefix"})
+MAX_PATH_CHARS = 8192
 
 log = get_logger(__name__)
 
@@ -142,21 +142,54 @@ class Pop:
 
     # -- the ASGI side -------------------------------------------------------------------------
 
-    async def handle_http(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+    def request_of(self, route: Route, scope: Scope) -> ProxyRequest:
+        """The request as this PoP sees it (HTTP or a WebSocket upgrade): the path exactly as
+        received, and only a lower tier's valid signature makes it a tier's."""
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         incoming_id = header_value(headers, "x-request-id")
         request_id = incoming_id[:64] if incoming_id else new_request_id()
         set_request_id(request_id)
-        request = ProxyRequest(
-            method=scope["method"],
-            path=scope["path"],
-            query=scope["query_string"].decode("latin-1"),
+        # raw_path, not path: the decoded path turns `a%23b` into `a#b`, which the origin URL
+        # then cut at the `#` (a write to title `a`); cache key, WAF and origin see one path.
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+        query = scope["query_string"].decode("latin-1")
+        target = f"{path}?{query}" if query else path
+        signer = trust.verify(
+            self.settings.tier_secret,
+            header_value(headers, trust.TIER_AUTH_HEADER),
+            scope.get("method", "GET"),
+            target,
+            time.time(),
+        )
+        return ProxyRequest(
+            method=scope.get("method", "GET"),
+            path=path,
+            query=query,
             headers=headers,
             client=scope["client"][0] if scope.get("client") else "",
             route=route,
             request_id=request_id,
-            from_lower_tier=header_value(headers, TIER_HEADER) == self.settings.tier_secret,
+            from_lower_tier=signer is not None,
         )
+
+    def admit_upgrade(
+        self, route: Route, scope: Scope
+    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """For a WebSocket upgrade (path, query, headers): None when it may be relayed, else
+        the refusal's status, headers and body (the same WAF and limits as HTTP requests)."""
+        request = self.request_of(route, scope)
+        try:
+            self.admit(request, self.config())
+        except RequestRejected as rejected:
+            reply = rejected.reply
+            self.metrics.requests.labels(route.prefix, reply.cache_status, str(reply.status)).inc()
+            edge = [("x-request-id", request.request_id), ("x-edge-pop", self.settings.pop_name)]
+            return reply.status, [*reply.headers, *edge], reply.body
+        return None
+
+    async def handle_http(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        request = self.request_of(route, scope)
         try:
             reply = await self.serve(request, receive)
         except RequestRejected as rejected:
@@ -196,8 +229,7 @@ class Pop:
         problem = framing_problem(request.headers)
         if problem:
             raise RequestRejected(error_reply(400, "invalid_request_error", "bad_framing", problem))
-        if not request.from_lower_tier:
-            self._protect(request, config)
+        self.admit(request, config)
         body = await self._read_body(request, receive)
         rule = config.cache_rule(request.path)
         if request.method == "GET" and not (rule and rule.bypass):
@@ -221,6 +253,21 @@ class Pop:
         self._invalidated[url] = None
         if len(self._invalidated) > MAX_INVALIDATED:
             self._invalidated.pop(next(iter(self._invalidated)))
+
+    def admit(self, request: ProxyRequest, config: EdgeConfig) -> None:
+        """Raises :class:`RequestRejected` unless the request may go on: its path must be
+        routable as received, and a client's request (not a signed tier's) must pass the WAF
+        and the rate limits. HTTP requests and WebSocket upgrades alike."""
+        prefix = f"/{request.route.prefix}"
+        if request.path[len(prefix) : len(prefix) + 1] not in ("", "/") or not (
+            request.path.startswith(prefix) and len(request.path) <= MAX_PATH_CHARS
+        ):
+            # e.g. `/catalog%2Fv1`: routed on the decoded path, not the one we forward.
+            raise RequestRejected(
+                error_reply(400, "invalid_request_error", "bad_path", "an unroutable path")
+            )
+        if not request.from_lower_tier:
+            self._protect(request, config)
 
     def _protect(self, request: ProxyRequest, config: EdgeConfig) -> None:
         verdict = waf.inspect(
@@ -415,15 +462,22 @@ class Pop:
     # -- upstreams -----------------------------------------------------------------------------
 
     def _upstream_headers(self, request: ProxyRequest) -> Headers:
+        # What only the stack may say (tier markers, x-dispatch-forwarded, x-forwarded-*) is
+        # dropped from what the client sent and, where the edge owns it, written anew.
         headers = [
             (k, v)
-            for k, v in forwardable_headers(request.headers)
-            if k.lower() not in INTERNAL_REQUEST_HEADERS
+            for k, v in trust.without_internal(forwardable_headers(request.headers))
+            if k.lower() != "x-request-id"
         ]
+        # A client's own X-Forwarded-For is not believed; a signed lower tier's chain is.
         forwarded_for = header_value(request.headers, "x-forwarded-for")
-        client_chain = f"{forwarded_for}, {request.client}" if forwarded_for else request.client
+        client_chain = (
+            f"{forwarded_for}, {request.client}"
+            if forwarded_for and request.from_lower_tier
+            else request.client
+        )
         return [
-            *[(k, v) for k, v in headers if k.lower() != "x-forwarded-for"],
+            *headers,
             ("x-forwarded-for", client_chain),
             ("x-forwarded-proto", "http"),
             ("x-forwarded-prefix", f"/{request.route.prefix}"),
@@ -443,11 +497,18 @@ class Pop:
             invalidated = self._invalidated.pop(request.url, False) is None
             revalidate = [("cache-control", "no-cache")] if invalidated else []
             try:
+                signature = trust.sign(
+                    self.settings.tier_secret,
+                    "GET",
+                    request.url,
+                    self.settings.pop_name,
+                    time.time(),
+                )
                 response = await upstream.send(
                     self.session,
                     "GET",
                     [url],
-                    [*headers, (TIER_HEADER, self.settings.tier_secret), *revalidate],
+                    [*headers, (trust.TIER_AUTH_HEADER, signature), *revalidate],
                     b"",
                     timeout_s=self.settings.origin_timeout_s,
                     max_body_bytes=self.settings.cache_max_object_bytes,

@@ -1,15 +1,25 @@
-from pydantic import Field
+import secrets
+from typing import Any
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from stackkit.settings import KafkaSettings, PostgresSettings, ServiceSettings
 
 MIB = 1024 * 1024
+SECRETS = {"tier_secret": "EDGE_TIER_SECRET", "admin_token": "EDGE_ADMIN_TOKEN"}
+# Values that were ever advertised (code, README, compose): known to anyone, so never a secret.
+KNOWN_DEFAULTS = frozenset({"dev-tier-secret", "dev-edge-admin-token", "changeme", "secret"})
+MIN_SECRET_CHARS = 16
 
 
 class EdgeSettings(ServiceSettings, PostgresSettings, KafkaSettings):
     """One PoP. Every PoP runs the same code; only its name, region and tier differ."""
 
-    model_config = SettingsConfigDict(env_prefix="EDGE_", extra="ignore", frozen=True)
+    # Errors never echo the input: it holds the secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="EDGE_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     pop_name: str = Field(default="pop-1", min_length=1, pattern=r"^[a-z0-9-]+$")
     region: str = "eu-west"
@@ -19,14 +29,15 @@ class EdgeSettings(ServiceSettings, PostgresSettings, KafkaSettings):
         "tier and goes to the origins itself.",
     )
     tier_secret: str = Field(
-        default="dev-tier-secret",
-        min_length=8,
-        description="Marks requests between tiers (skip WAF and limits).",
+        default="",
+        description="Signs requests between tiers (HMAC; a signed request skips WAF and limits)."
+        " Every PoP of a stack needs the same one. Required in production; unset in development:"
+        " random per process (the tiers then treat each other as clients).",
     )
     admin_token: str = Field(
-        default="dev-edge-admin-token",
-        min_length=8,
-        description="Bearer token for writes to the config plane.",
+        default="",
+        description="Bearer token for writes to the config plane. Required in production;"
+        " unset in development: random per process (the config plane is then closed).",
     )
     replica_dir: str = Field(default="", description="LMDB replica; empty: a per-PoP temp dir.")
     config_poll_s: float = Field(
@@ -46,3 +57,27 @@ class EdgeSettings(ServiceSettings, PostgresSettings, KafkaSettings):
     cache_max_object_bytes: int = Field(default=8 * MIB, gt=0)
     max_body_bytes: int = Field(default=10 * MIB, gt=0, description="Largest request body.")
     max_response_bytes: int = Field(default=64 * MIB, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _generate_development_secrets(cls, data: Any) -> Any:
+        """Development without a secret gets a random one, so no value works by default."""
+        if not isinstance(data, dict) or data.get("environment") == "production":
+            return data
+        return data | {
+            name: secrets.token_urlsafe(24) for name in SECRETS if not str(data.get(name) or "")
+        }
+
+    @model_validator(mode="after")
+    def _refuse_weak_secrets_in_production(self) -> "EdgeSettings":
+        if self.environment != "production":
+            return self
+        for name, variable in SECRETS.items():
+            value: str = getattr(self, name)
+            if not value or value in KNOWN_DEFAULTS or len(value) < MIN_SECRET_CHARS:
+                problem = "empty" if not value else "a published default or too short"
+                raise ValueError(
+                    f"{variable} is {problem}: production needs a random secret of at least"
+                    f" {MIN_SECRET_CHARS} characters (e.g. `openssl rand -hex 32`)"
+                )
+        return self

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from edge.domain.freshness import Headers
 from stackkit.http import KEEPALIVE_EXPIRY_S
@@ -88,7 +89,7 @@ async def send(
         try:
             async with session.request(
                 method,
-                url,
+                URL(url, encoded=True),  # as received: no re-quoting of `%23`, `%2F`, `%41`
                 headers=CIMultiDict(headers),
                 data=body or None,
                 allow_redirects=False,

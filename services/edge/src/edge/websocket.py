@@ -10,6 +10,7 @@ import aiohttp
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
+from edge.domain import trust
 from edge.domain.config import Route
 from edge.domain.freshness import header_value
 from edge.routing import forwardable_headers
@@ -63,7 +64,9 @@ async def relay(
         )
         return
     forwarded = [
-        (k, v) for k, v in forwardable_headers(headers) if not k.lower().startswith(NOT_RELAYED)
+        (k, v)
+        for k, v in trust.without_internal(forwardable_headers(headers))
+        if not k.lower().startswith(NOT_RELAYED)
     ]
     client = scope["client"][0] if scope.get("client") else ""
     forwarded += [("x-forwarded-for", client), ("x-request-id", request_id)]
@@ -168,6 +171,30 @@ async def _deny(
             "type": "websocket.http.response.start",
             "status": status,
             "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+async def refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> None:
+    """Refuse an upgrade the PoP itself turned down (WAF 403, rate limit 429) with that
+    response: the client sees the same status and error body as for a plain request."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
         }
     )
     await send({"type": "websocket.http.response.body", "body": body})
