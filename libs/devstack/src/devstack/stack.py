@@ -22,6 +22,7 @@ from devstack.servers import LocalServers
 from devstack.topology import (
     ACQUIRERS,
     CHAT_GATEWAYS,
+    EDGE_ORIGINS,
     EDGE_POPS,
     EDGE_ROUTED,
     PROCESSES,
@@ -109,15 +110,17 @@ class NativeStack:
                 f"{prefix}REPLICA_DIR": str(self.servers.root / "edge-replicas" / pop_name),
                 f"{prefix}CONFIG_POLL_S": "5",
                 f"{prefix}ORIGIN_TIMEOUT_S": "30",
+                f"{prefix}ORIGIN_PROBE_INTERVAL_S": "1",
                 f"{prefix}MAX_CONNECTIONS": "500",
+                f"{prefix}MAX_RELAYED_SOCKETS": "4096",
                 f"{prefix}CACHE_MAX_BYTES": str(256 * 1024 * 1024),
                 f"{prefix}CACHE_MAX_OBJECT_BYTES": str(8 * 1024 * 1024),
                 f"{prefix}MAX_BODY_BYTES": str(10 * 1024 * 1024),
                 f"{prefix}MAX_RESPONSE_BYTES": str(64 * 1024 * 1024),
                 f"{prefix}CHAT_GATEWAY_URLS": ",".join(self.url(g) for g in CHAT_GATEWAYS),
             }
-            for route, target in EDGE_ROUTED.items():
-                env[f"{prefix}{route.upper()}_URL"] = self.url(target)
+            for route, targets in EDGE_ORIGINS.items():
+                env[f"{prefix}{route.upper()}_URLS"] = ",".join(self.url(t) for t in targets)
         if spec.env_prefix == "ANYCAST_":
             env |= {
                 f"{prefix}POPS": ",".join(

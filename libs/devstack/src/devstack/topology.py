@@ -27,8 +27,10 @@ class ProcessSpec:
     def command(self, host: str, port: int) -> list[str]:
         if self.runner == "module":
             return ["python", "-m", self.app, "--host", host, "--port", str(port)]
+        # The protocol: uvicorn's httptools one with a timeout on every request head.
         return ["uvicorn", "--factory", self.app, "--host", host, "--port", str(port),
-                "--no-access-log", "--timeout-graceful-shutdown", "5"]  # fmt: skip
+                "--no-access-log", "--timeout-graceful-shutdown", "5",
+                "--http", "stackkit.header_timeout:HeaderTimeoutHttpTools"]  # fmt: skip
 
 
 PROCESSES: tuple[ProcessSpec, ...] = (
@@ -71,23 +73,39 @@ PROCESSES: tuple[ProcessSpec, ...] = (
                 default_port=8080, runner="module"),
 )  # fmt: skip
 
-ACQUIRERS = ("acquirer-a", "acquirer-b")
-"""The simulated acquirers payments routes between (each its own process)."""
-
-EDGE_ROUTED = {"catalog": "catalog", "dispatch": "dispatch", "chat": "chat", "payments": "payments"}
-"""Edge path prefix -> the process that serves it."""
-
-CHAT_GATEWAYS = ("chat-gateway", "chat-gateway-2")
-"""WebSocket origins the edge serves at /chat-gateway."""
-
-EDGE_POPS = {"edge-pop-1": ("pop-1", "eu-west"), "edge-pop-2": ("pop-2", "us-east"),
-             "edge-pop-3": ("pop-3", "ap-southeast")}  # fmt: skip
-"""PoP process -> (PoP name, region). The first is the upper tier the others ask on a miss."""
-UPPER_TIER = "edge-pop-1"
-
 
 def process(name: str) -> ProcessSpec:
     for spec in PROCESSES:
         if spec.name == name:
             return spec
     raise KeyError(name)
+
+
+ACQUIRERS = ("acquirer-a", "acquirer-b")
+"""The simulated acquirers payments routes between (each its own process)."""
+
+EDGE_ROUTED = {"catalog": "catalog", "dispatch": "dispatch", "chat": "chat", "payments": "payments"}
+"""Edge path prefix -> the (first) process that serves it; :data:`EDGE_ORIGINS` lists them all."""
+
+
+def instances(name: str) -> tuple[str, ...]:
+    """Every process running the same program as ``name`` (``dispatch`` -> ``dispatch``,
+    ``dispatch-2``): the instances an edge route must list so that it survives any one."""
+    spec = process(name)
+    return tuple(
+        other.name
+        for other in PROCESSES
+        if (other.app, other.settings, other.runner) == (spec.app, spec.settings, spec.runner)
+    )
+
+
+CHAT_GATEWAYS = instances("chat-gateway")
+"""WebSocket origins the edge serves at /chat-gateway."""
+
+EDGE_ORIGINS = {prefix: instances(name) for prefix, name in EDGE_ROUTED.items()}
+"""Edge path prefix -> every process that serves it (``EDGE_<PREFIX>_URLS``)."""
+
+EDGE_POPS = {"edge-pop-1": ("pop-1", "eu-west"), "edge-pop-2": ("pop-2", "us-east"),
+             "edge-pop-3": ("pop-3", "ap-southeast")}  # fmt: skip
+"""PoP process -> (PoP name, region). The first is the upper tier the others ask on a miss."""
+UPPER_TIER = "edge-pop-1"

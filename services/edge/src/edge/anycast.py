@@ -230,7 +230,17 @@ async def _splice(
     pop_reader: asyncio.StreamReader,
     pop_writer: asyncio.StreamWriter,
 ) -> None:
-    await asyncio.gather(_copy(client_reader, pop_writer), _copy(pop_reader, client_writer))
+    """Until the PoP's side ends. A client's half-close crosses to the PoP, which still
+    answers; but once the PoP has closed (its request-head timeout on a later keep-alive
+    request, ``connection: close``, a WebSocket's end) nothing the client sends can be
+    answered, so the entry lets go of the client too instead of holding its socket."""
+    to_pop = asyncio.create_task(_copy(client_reader, pop_writer))
+    try:
+        await _copy(pop_reader, client_writer)
+    finally:
+        to_pop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await to_pop
 
 
 async def serve(settings: AnycastSettings, host: str, port: int) -> None:

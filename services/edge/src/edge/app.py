@@ -14,13 +14,14 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from edge import admin, configlog, websocket
+from edge import admin, configlog, probes, websocket
 from edge.domain.config import ChangeSet, Route
+from edge.domain.origins import parse_origins
 from edge.metrics import EdgeMetrics
 from edge.proxy import Pop
 from edge.replica import ConfigReplica
 from edge.settings import EdgeSettings
-from edge.upstream import open_session
+from edge.upstream import open_relay_session, open_session
 from stackkit.connections import open_backends
 from stackkit.consumer import consume
 from stackkit.events import Event
@@ -33,14 +34,16 @@ log = get_logger(__name__)
 
 
 def default_routes(settings: EdgeSettings) -> dict[str, Route]:
-    """Routes from the environment; the config plane may add and replace routes."""
-    gateways = tuple(u.strip() for u in settings.chat_gateway_urls.split(",") if u.strip())
+    """Routes from the environment, each listing every instance of its service; the config
+    plane may add and replace routes."""
     return {
-        "catalog": Route("catalog", (settings.catalog_url,)),
-        "dispatch": Route("dispatch", (settings.dispatch_url,)),
-        "chat": Route("chat", (settings.chat_url,)),
-        "payments": Route("payments", (settings.payments_url,)),
-        "chat-gateway": Route("chat-gateway", gateways, websocket=True),
+        "catalog": Route("catalog", parse_origins(settings.catalog_urls)),
+        "dispatch": Route("dispatch", parse_origins(settings.dispatch_urls)),
+        "chat": Route("chat", parse_origins(settings.chat_urls)),
+        "payments": Route("payments", parse_origins(settings.payments_urls)),
+        "chat-gateway": Route(
+            "chat-gateway", parse_origins(settings.chat_gateway_urls), websocket=True
+        ),
     }
 
 
@@ -70,6 +73,9 @@ async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
     metrics = EdgeMetrics(app.state.metrics.registry)
     session = open_session(settings.max_connections)
     stack.push_async_callback(session.close)
+    relay_session = open_relay_session()
+    stack.push_async_callback(relay_session.close)
+    app.state.relays = websocket.Relays(relay_session, settings.max_relayed_sockets)
 
     def applied(change: ChangeSet, applied_at: float) -> None:
         metrics.config_version.set(change.version)
@@ -114,6 +120,12 @@ async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
         dead_letters=app.state.events,
     )
     run_every(stack, settings.config_poll_s, lambda: replica.catch_up(fetch), "config-catch-up")
+    run_every(
+        stack,
+        settings.origin_probe_interval_s,
+        lambda: probes.probe_origins(session, pop.origin_health, pop.config, pop.clock),
+        "origin-probes",
+    )
     app.state.relay = start_relay(stack, pool, app.state.events)
     app.state.replica = replica
     app.state.pop = pop
@@ -142,13 +154,16 @@ class EdgeApp:
                 await websocket.refuse(scope, receive, send, *refusal)
                 return
             await websocket.relay(
-                pop.session,
-                pop.picker.order(route.origins),
+                self.ops.state.relays,
+                pop.origin_health.order(route.origins),
                 route,
                 pop.settings.pop_name,
                 scope,
                 receive,
                 send,
+                on_unreachable=lambda origin: probes.note(
+                    pop.origin_health, origin, False, pop.clock(), "connection refused"
+                ),
             )
         else:
             await pop.handle_http(route, scope, receive, send)

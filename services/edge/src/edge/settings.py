@@ -43,16 +43,27 @@ class EdgeSettings(ServiceSettings, PostgresSettings, KafkaSettings):
     config_poll_s: float = Field(
         default=5.0, gt=0, description="Anti-entropy: catch up from the log this often."
     )
-    catalog_url: str = "http://127.0.0.1:8001"
-    dispatch_url: str = "http://127.0.0.1:8002"
-    chat_url: str = "http://127.0.0.1:8003"
-    payments_url: str = "http://127.0.0.1:8006"
+    # Each route lists every instance of its service, comma-separated: the PoP balances over
+    # the healthy ones and fails over to the next (devstack.topology names the instances).
+    catalog_urls: str = "http://127.0.0.1:8001"
+    dispatch_urls: str = "http://127.0.0.1:8002,http://127.0.0.1:8012"
+    chat_urls: str = "http://127.0.0.1:8003"
+    payments_urls: str = "http://127.0.0.1:8006"
     chat_gateway_urls: str = Field(
         default="http://127.0.0.1:8004,http://127.0.0.1:8014",
         description="Comma-separated: WebSocket origins, served at /chat-gateway.",
     )
     origin_timeout_s: float = Field(default=30.0, gt=0)
+    origin_probe_interval_s: float = Field(
+        default=1.0, gt=0, description="Active health probes of every origin (GET /readyz)."
+    )
     max_connections: int = Field(default=500, gt=0, description="Pooled upstream connections.")
+    max_relayed_sockets: int = Field(
+        default=4096,
+        gt=0,
+        description="WebSocket relays held at once, apart from the request pool; over it an "
+        "upgrade is a 503. Each relay holds two sockets: mind the file descriptor limit.",
+    )
     cache_max_bytes: int = Field(default=256 * MIB, gt=0)
     cache_max_object_bytes: int = Field(default=8 * MIB, gt=0)
     max_body_bytes: int = Field(default=10 * MIB, gt=0, description="Largest request body.")

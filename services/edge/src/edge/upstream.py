@@ -7,7 +7,7 @@ when repeating it is safe.
 """
 
 import asyncio
-import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -17,6 +17,9 @@ from yarl import URL
 from edge.domain.freshness import Headers
 from stackkit.http import KEEPALIVE_EXPIRY_S
 
+CONNECT_TIMEOUT_S = 2.0
+"""A connection not made by then goes to the next instance (a blackholed host never refuses)."""
+PROBE_TIMEOUT_S = 1.0
 SAFE_TO_RETRY = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 IDEMPOTENCY_KEY = "idempotency-key"
 
@@ -57,17 +60,15 @@ def open_session(max_connections: int) -> aiohttp.ClientSession:
     )
 
 
-class OriginPicker:
-    """Round robin over a route's origins (the chat gateways are two)."""
-
-    def __init__(self) -> None:
-        self._counters: dict[tuple[str, ...], itertools.count[int]] = {}
-
-    def order(self, origins: tuple[str, ...]) -> list[str]:
-        if len(origins) == 1:
-            return list(origins)
-        start = next(self._counters.setdefault(origins, itertools.count())) % len(origins)
-        return list(origins[start:] + origins[:start])
+def open_relay_session() -> aiohttp.ClientSession:
+    """The WebSocket relays' own session: a relayed socket holds its upstream connection for
+    hours, so relays drawing on the request pool let ~500 chat clients stall every proxied
+    request. This connector has no limit of its own; the relay budget bounds it."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True),
+        skip_auto_headers=("User-Agent",),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 async def send(
@@ -79,13 +80,17 @@ async def send(
     *,
     timeout_s: float,
     max_body_bytes: int,
+    on_unreachable: Callable[[str], None] | None = None,
 ) -> UpstreamResponse:
-    """Tries ``urls`` in order (the same URL twice is a retry on a fresh connection) while it is
-    safe to repeat the request; the last failure is raised as :class:`UpstreamFailed`."""
-    attempts = urls if safe_to_retry(method, headers) else urls[:1]
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    """Tries ``urls`` in order (the same URL twice is a retry on a fresh connection): after a
+    connection that could not be made, always (the request never reached the origin); after
+    any other failure only when it is safe to repeat the request. ``on_unreachable`` hears of
+    every URL whose connection was refused. The last failure is raised as
+    :class:`UpstreamFailed`."""
+    repeatable = safe_to_retry(method, headers)
+    timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(CONNECT_TIMEOUT_S, timeout_s))
     failure: UpstreamFailed | None = None
-    for url in attempts:
+    for url in urls:
         try:
             async with session.request(
                 method,
@@ -109,6 +114,11 @@ async def send(
                     [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
                     content,
                 )
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            failure = UpstreamFailed(f"{url}: {exc!r}", timed_out=False)
+            failure.__cause__ = exc
+            if on_unreachable is not None:
+                on_unreachable(url)
         except TimeoutError as exc:
             failure = UpstreamFailed(f"{url}: timed out after {timeout_s} s", timed_out=True)
             failure.__cause__ = exc
@@ -116,5 +126,23 @@ async def send(
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
             failure = UpstreamFailed(f"{url}: {exc!r}", timed_out=False)
             failure.__cause__ = exc
+            if not repeatable:
+                break  # the origin may have acted on it: a second copy could act twice
     assert failure is not None
     raise failure
+
+
+async def probe(session: aiohttp.ClientSession, origin: str) -> bool:
+    """An active health probe: ``/readyz`` answers below 500. A 404 counts as alive (an origin
+    added through the config plane need not have ``/readyz``); a 503 (not ready), a refused
+    connection or no answer within the probe timeout count as down."""
+    try:
+        async with session.get(
+            f"{origin.rstrip('/')}/readyz",
+            timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S),
+            allow_redirects=False,
+        ) as response:
+            await response.read()
+            return response.status < 500
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        return False

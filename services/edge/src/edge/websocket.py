@@ -5,6 +5,8 @@ bad token) is refused to the client with the same status."""
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
 import orjson
@@ -31,12 +33,55 @@ NOT_RELAYED = ("sec-websocket-", "x-edge-tier-secret", "x-forwarded-prefix")
 log = get_logger(__name__)
 
 
+@dataclass
+class Relays:
+    """The relays' own upstream session and budget. A relayed socket holds an upstream
+    connection for as long as the client stays, so relays drawing on the request pool let
+    ~500 chat clients stall every proxied request of the PoP; past ``limit`` relays an
+    upgrade is refused with a 503 instead, and plain requests never wait for a relay."""
+
+    session: aiohttp.ClientSession
+    limit: int
+    active: int = 0
+
+
 def _origin_url(origin: str, path: str, query: bytes) -> str:
     url = origin.rstrip("/").replace("http", "ws", 1) + path
     return f"{url}?{query.decode('latin-1')}" if query else url
 
 
 async def relay(
+    relays: Relays,
+    origins: list[str],
+    route: Route,
+    pop_name: str,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    on_unreachable: Callable[[str], None] | None = None,
+) -> None:
+    """Relays one upgrade to the first origin of ``origins`` that takes it (the next after a
+    refused connection; ``on_unreachable`` hears of each), within the relay budget."""
+    if relays.active >= relays.limit:
+        await receive()  # websocket.connect
+        await _deny(
+            scope,
+            send,
+            503,
+            "relay_capacity",
+            f"this PoP relays at most {relays.limit} WebSockets; retry on another connection",
+            [(b"x-edge-pop", pop_name.encode()), (b"retry-after", b"1")],
+            error_type="api_error",
+        )
+        return
+    relays.active += 1
+    try:
+        await _relay(relays.session, origins, route, pop_name, scope, receive, send, on_unreachable)
+    finally:
+        relays.active -= 1
+
+
+async def _relay(
     session: aiohttp.ClientSession,
     origins: list[str],
     route: Route,
@@ -44,6 +89,7 @@ async def relay(
     scope: Scope,
     receive: Receive,
     send: Send,
+    on_unreachable: Callable[[str], None] | None,
 ) -> None:
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
     request_id = header_value(headers, "x-request-id") or new_request_id()
@@ -94,6 +140,8 @@ async def relay(
             return
         except (aiohttp.ClientError, OSError) as exc:
             log.warning("websocket_origin_unreachable", origin=origin, error=repr(exc))
+            if on_unreachable is not None and isinstance(exc, aiohttp.ClientConnectorError):
+                on_unreachable(origin)
     if upstream is None:
         await _deny(
             scope,
@@ -159,13 +207,14 @@ async def _deny(
     code: str,
     message: str,
     headers: list[tuple[bytes, bytes]],
+    error_type: str = "invalid_request_error",
 ) -> None:
     """Refuse the upgrade with an HTTP response where the server supports it (ASGI's
     WebSocket Denial Response), else with a close before accepting (the server sends 403)."""
     if "websocket.http.response" not in scope.get("extensions", {}):
         await send({"type": "websocket.close", "code": 1008})
         return
-    body = orjson.dumps(error_body(error_type="invalid_request_error", code=code, message=message))
+    body = orjson.dumps(error_body(error_type=error_type, code=code, message=message))
     await send(
         {
             "type": "websocket.http.response.start",
