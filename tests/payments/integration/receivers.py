@@ -25,6 +25,8 @@ class Receiver:
         self.port = free_port()
         self.calls: list[Call] = []
         self.status = 200
+        self.location: str | None = None
+        """Sent as ``Location`` (with a 3xx status: a redirect the sender must not follow)."""
         self.holding = threading.Event()
         """Set: requests are held (never answered) until :meth:`release`."""
         self.in_flight = 0
@@ -53,6 +55,8 @@ class Receiver:
                         Call(body, self.headers.get("stripe-signature", ""), status)
                     )
                     self.send_response(status)
+                    if receiver.location is not None:
+                        self.send_header("location", receiver.location)
                     self.send_header("content-length", "0")
                     self.end_headers()
                 finally:

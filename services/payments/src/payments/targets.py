@@ -60,7 +60,7 @@ async def resolve_target(
         reason = refused_address(address)
         if reason is not None:
             raise TargetRefused(
-                f"the host {parsed.host} resolves to {address}, a {reason} address; webhooks "
+                f"the host {parsed.host} resolves to {address} ({reason} address); webhooks "
                 "must target public addresses"
             )
     pinned = parsed.copy_with(host=addresses[0])
