@@ -30,6 +30,10 @@ test: sync lint ## lint, type-check, then every test (unit, integration, contrac
 test-fast: sync ## unit and contract tests only: no servers
 	@$(UV) run --frozen pytest tests -m "not integration and not e2e" --ignore=tests/e2e
 
+.PHONY: test-containers
+test-containers: sync ## build every image, docker compose up on podman (or Docker), smoke it through the edge, remove it all
+	@RWA_CONTAINERS=1 $(UV) run --frozen pytest tests/containers --timeout=1800 -s -q
+
 lint: sync ## ruff and mypy
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
