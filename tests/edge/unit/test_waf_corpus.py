@@ -90,7 +90,7 @@ def test_attack_detection_rate() -> None:
     assert rate >= 0.95, missed
 
 
-@pytest.mark.parametrize("where", ["query", "json", "cookie"])
+@pytest.mark.parametrize("where", ["query", "path", "json", "cookie"])
 def test_benign_false_positive_rate(where: str) -> None:
     blocked = [
         (text, verdict.matched) for text in BENIGN if (verdict := send(Case(where, text))).blocked

@@ -84,7 +84,7 @@ def _r(
 # -- vocabulary ---------------------------------------------------------------------------------
 
 _BOOL = r"(?:\b(?:or|and|xor)\b|\|\||&&)"
-_CMP = r"(?:<=>|<>|!=|==?|<=?|>=?|\b(?:like|is|regexp|between|sounds\s+like)\b)"
+_CMP = r"(?:<=>|<>|!=|==?|<=?|>=?|\b(?:like|rlike|is|regexp|between|sounds\s+like)\b)"
 _LITERAL = r"(?:'[^']*'?|\"[^\"]*\"?|-?\d+(?:\.\d+)?|0x[0-9a-f]+|true|false|null)"
 _COLUMNS = (
     r"(?:\d|null\b|\*|@@|['\"`(]|(?:concat|group_concat|char|version|user|database|schema"
@@ -112,26 +112,27 @@ _WORD_COMMANDS = (
     r"(?:cat|echo|find|grep|head|tail|more|less|kill|sleep|touch|mkdir|cp|mv|tee|tar|dir|type"
     r"|set|export|eval|exec|source|time|wait|unset|sort)"
 )
-_SEPARATOR = r"(?:;|\|\|?|&&?|\n|\r|`|\$\(\(?|[<>]\(|\(\s*\))"
-_SHELL_ARG = r"(?:\s+(?:-{1,2}[a-z0-9]|/|~|\.{1,2}/|\$|[<>|&;`]|\d{1,3}\.\d|[a-z]+://)|\s+\d+\s*(?:$|[;&|])|\s*$|[<>|;&`)])"
+# A Markdown code fence (```) is not command substitution.
+_SEPARATOR = r"(?:;|\|\|?|&&?|\n|\r|(?<!`)`(?!`)|\$\(\(?|[<>]\(|\(\s*\))"
+_SHELL_ARG = r"(?:\s+(?:-{1,2}[a-z0-9]|/|~|\.{1,2}/|\$|[<>|&;`]|\d{1,3}\.\d|[a-z]+://)|\s+\d+\s*(?:$|[;&|)`])|\s*$|[<>|;&`)])"
 
 RULES: tuple[ManagedRule, ...] = (
     # -- 930 local file inclusion ---------------------------------------------------------------
     _r(
         "930100",
         "Path traversal",
-        r"(?:^|/)\.{2,}(?:;[^/]*)?(?:/|$)",
+        r"(?:^|/)\.\.(?:;[^/]*)?(?:/|$)|\.{3,}/{2}",
         views=("path",),
         targets=ARGS | Target.PATH | Target.HEADER,
     ),
     _r(
         "930120",
         "OS file access",
-        r"etc/(?:passwd|shadow|group|hosts|issue|sudoers|crontab|fstab|hostname|resolv\.conf"
+        r"etc/(?:passwd|shadow|group|hosts|sudoers|crontab|fstab|hostname|resolv\.conf"
         r"|master\.passwd|security/)|proc/(?:self|\d+)/(?:environ|cmdline|fd|maps|status|mem)"
         r"|(?:boot|win|system)\.ini\b|windows/system32|(?:^|/)\.(?:htaccess|htpasswd"
         r"|bash_history|bashrc|ssh/|aws/credentials|git/config|env\b)|\bid_(?:rsa|dsa|ecdsa"
-        r"|ed25519)\b|wp-config\.php|web\.config\b|/var/log/|php\.ini\b|/root/\.",
+        r"|ed25519)\b|wp-config\.php|web\.config\b|php\.ini\b|/root/\.",
         views=("path",),
         targets=ARGS | Target.PATH,
     ),
@@ -168,7 +169,7 @@ RULES: tuple[ManagedRule, ...] = (
         "Unix shell path",
         r"(?:^|[^\w])/?(?:usr/)?s?bin/(?:ba|z|k|c|tc|da|r)?sh\b|/bin/(?:cat|nc|ncat|busybox|id"
         r"|ls|ps|uname|echo|wget|curl)\b|\$\{?ifs\b",
-        views=("cmd",),
+        views=("cmd", "url"),
     ),
     _r(
         "932110",
@@ -261,6 +262,8 @@ RULES: tuple[ManagedRule, ...] = (
         # At most one token (or a quote break) before the operator: what libinjection's
         # fingerprint of the first tokens sees, and not "3 < 5 and 7 > 2".
         rf"^\s*(?:[^'\"`]*['\"`]|[\w.@-]+|\(+)?\s*\)*\s*{_BOOL}\s+(?:not\s+)?\(?\s*{_LITERAL}\s*\)?\s*{_CMP}\s*\(?\s*['\"]?[\w@.-]*"
+        rf"|^\s*(?:[^'\"`]*['\"`]|[\w.@-]+)\s*\)*\s*(?:{_BOOL}|{_CMP})\s*\(\s*select\b"
+        rf"|^[^'\"`]*['\"`]\s*\)*\s*{_BOOL}\s+[\w.]+\s*{_CMP}\s*['\"\d(]"
         rf"|\b(?:or|and)\s+(\w+)\s*=\s*\1\b"
         rf"|['\"`]\s*\)*\s*{_BOOL}\s+(?:true|false|null|\d+)\s*(?:$|;|\))"
         r"|(?:['\"`)]|\b\d+)\s*(?:order|group)\s+by\s+\d+\b|['\"`]\s*having\b|\bhaving\s+\d+\s*[=<>]",
@@ -298,6 +301,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"\b(?:pg_)?sleep\(\s*\d*\.?\d*\s*\)|\bbenchmark\(\s*\d+\s*,|\bwaitfor\s+(?:delay|time)"
         r"\s+['\"]|\bdbms_pipe\.receive_message\s*\(|\bselect\s+pg_sleep\b",
         views=("sql",),
+        targets=ARGS_AND_UA,
     ),
     _r(
         "942140",
@@ -312,7 +316,7 @@ RULES: tuple[ManagedRule, ...] = (
         "942150",
         "SQL injection: file or shell access",
         r"\binto\s+(?:out|dump)file\b|\bxp_cmdshell\b|\bload_file\s*\(|\bexec(?:ute)?\s+master\."
-        r"|\b(?:extractvalue|updatexml|group_concat)\s*\(",
+        r"|\b(?:extractvalue|updatexml|group_concat)\s*\(|\(\s*case\s+when\b.+?\bthen\b",
         views=("sql",),
     ),
     _r("942500", "SQL injection: MySQL inline comment", r"/\*[!+](?:[\w\s=_\-()]+)?\*/"),
