@@ -7,14 +7,16 @@ Built on the ``websockets`` library (one port: ``GET /ws`` upgrades; ``/healthz`
 channel is encoded once as a WebSocket frame and the same bytes are written to every recipient's
 socket: server frames are never masked, so one encoding serves ten thousand connections.
 
-Per connection and channel a :class:`ChannelCursor` keeps delivery in ``seq`` order with no
-gaps and no duplicates: the client says what it has (``?since=C1:41,C2:7``), the gateway
-replays the rest from storage before live messages, and fetches any gap it notices.
+Per connection a :class:`ConnectionDelivery` (a pure state machine) decides what is written:
+every message of each channel once, in ``seq`` order, no gap. The client says what it has
+(``?since=C1:41,C2:7``); the machine asks for the rest from storage, holds live messages while
+it replays and fetches any gap it notices; this module only carries out its actions.
 """
 
 import argparse
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from chat.domain.delivery import ChannelCursor, Decision
+from chat.domain.delivery import Action, ConnectionDelivery, Fetch, Write
 from chat.domain.presence import Presence, PresenceCoalescer
 from chat.presence import connection_alive, connection_gone
 from chat.routes import (
@@ -54,6 +56,9 @@ log = get_logger(__name__)
 REPLAY_PAGE = 500
 SLOW_CLIENT_BUFFER = 4 * 2**20  # bytes queued to one socket before it is dropped as too slow
 GATEWAY_TTL_S = 6.0
+EMPTY_FETCH_PAUSE_S = 0.1  # a fetch found nothing new yet: a breath before asking again
+_SEQ = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() also takes "²"
+MAX_SEQ = 2**63 - 1  # seqs are Postgres bigints
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -61,14 +66,19 @@ def text_frame(payload: bytes) -> bytes:
     return Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
-def parse_since(raw: str) -> dict[str, int]:
-    """``C1:41,C2:7`` -> ``{"C1": 41, "C2": 7}``; malformed parts are ignored."""
-    since = {}
+def parse_since(raw: str) -> tuple[dict[str, int], list[str]]:
+    """``C1:41,C2:7`` -> ``({"C1": 41, "C2": 7}, [])``; the second item lists the malformed
+    parts (not ``<channel>:<seq>``, the seq not ASCII digits or past a bigint), ignored."""
+    since, bad = {}, []
     for part in raw.split(","):
         channel, _, seq = part.strip().partition(":")
-        if channel and seq.isdigit():
+        if not channel and not seq:
+            continue
+        if channel and _SEQ.fullmatch(seq) and int(seq) <= MAX_SEQ:
             since[channel] = int(seq)
-    return since
+        else:
+            bad.append(part.strip()[:60])
+    return since, bad
 
 
 @dataclass(eq=False)
@@ -77,7 +87,10 @@ class Client:
     user: User
     token: str
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    cursors: dict[str, ChannelCursor] = field(default_factory=dict)
+    delivery: ConnectionDelivery[bytes] = field(default_factory=ConnectionDelivery)
+    fetches: list[Fetch] = field(default_factory=list)
+    fetcher: asyncio.Task[None] | None = None
+    """Runs this connection's fetches one after another, while there are any."""
     presence_subs: set[str] = field(default_factory=set)
     last_heartbeat: float = field(default_factory=time.monotonic)
     stale: bool = False
@@ -130,7 +143,6 @@ class Gateway:
         self.api: httpx.AsyncClient
         self.subscribed = asyncio.Event()
         self._upgrading: dict[int, tuple[User, str]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- HTTP on the same port -------------------------------------------------------------
 
@@ -177,23 +189,25 @@ class Gateway:
         assert ws.request is not None
         user, token = self._upgrading.pop(id(ws))
         client = Client(ws, user, token, allowance=self.settings.socket_rate_per_s * 2)
-        since = parse_since(parse_qs(urlsplit(ws.request.path).query).get("since", [""])[0])
+        since, malformed = parse_since(
+            parse_qs(urlsplit(ws.request.path).query).get("since", [""])[0]
+        )
         await self._register(client)
         try:
             memberships = await self.store.memberships(client.user.id)
-            behind = []
-            for channel, last_seq in memberships.items():
-                have = min(since.get(channel, last_seq), last_seq)
-                client.cursors[channel] = ChannelCursor(delivered=have)
-                if have < last_seq:
-                    client.cursors[channel].pending = []  # live messages wait for the replay
-                    behind.append(channel)
-            channels = {c: cursor.delivered for c, cursor in client.cursors.items()}
+            positions = {channel: (min(since.get(channel, last_seq), last_seq), last_seq)
+                         for channel, last_seq in memberships.items()}  # fmt: skip
+            actions = client.delivery.ready(positions)
+            channels = {channel: have for channel, (have, _) in positions.items()}
             hello = {"type": "hello", "gateway": self.id, "user": client.user.id,
                      "heartbeat_s": self.settings.heartbeat_s, "channels": channels}  # fmt: skip
             client.greet(hello)
-            for channel in behind:
-                await self._catch_up(client, channel)
+            if malformed:
+                self.rejected.labels("invalid_since").inc()
+                client.send_event({"type": "error", "error": "invalid_since", "param": "since",
+                                   "detail": "expected <channel>:<seq> with a 64-bit seq",
+                                   "got": malformed[:5]})  # fmt: skip
+            self._act(client, actions, "replay")
             async for frame in ws:
                 await self._on_frame(client, frame)
         except ConnectionClosed:
@@ -214,6 +228,8 @@ class Gateway:
 
     async def _unregister(self, client: Client) -> None:
         self.clients.discard(client)
+        if client.fetcher is not None:
+            client.fetcher.cancel()
         self.connections.set(len(self.clients))
         user = client.user.id
         mine = self.by_user.get(user, set())
@@ -322,39 +338,37 @@ class Gateway:
 
     # -- deliveries from the fanout ------------------------------------------------------------
 
-    def _deliver(self, client: Client, channel: str, seq: int, frame: bytes) -> None:
-        cursor = client.cursors.get(channel)
-        if cursor is None:
-            return
-        decision = cursor.offer(seq)
-        if decision is Decision.SEND:
-            if client.write(frame):
-                self.delivered.labels("live").inc()
-        elif decision is Decision.FETCH_GAP:
-            self._spawn_catch_up(client, channel)
+    def _act(self, client: Client, actions: list[Action[bytes]], kind: str) -> None:
+        """Carry out what the client's delivery machine decided, in order."""
+        for action in actions:
+            if isinstance(action, Write):
+                for frame in action.frames:
+                    if client.write(frame):
+                        self.delivered.labels(kind).inc()
+            else:
+                client.fetches.append(action)
+                if client.fetcher is None:
+                    client.fetcher = asyncio.create_task(self._fetch_all(client))
 
-    def _spawn_catch_up(self, client: Client, channel: str) -> None:
-        task = asyncio.create_task(self._catch_up(client, channel))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _catch_up(self, client: Client, channel: str) -> None:
-        """Send what the client misses in ``channel`` from storage, then what waited."""
-        cursor = client.cursors[channel]
+    async def _fetch_all(self, client: Client) -> None:
+        """Read each requested range from storage and report it to the machine, one at a time
+        (a connection never holds more than one of the pool's connections)."""
         try:
-            while True:
-                page = await self.store.messages_after(channel, cursor.delivered, REPLAY_PAGE)
-                for seq in cursor.fetched([m.seq for m in page]):
-                    message = next(m for m in page if m.seq == seq)
-                    client.write(text_frame(orjson.dumps(message.as_event())))
-                    self.delivered.labels("replay").inc()
-                if len(page) < REPLAY_PAGE:
-                    break
+            while client.fetches and client.ws.state is State.OPEN:
+                fetch = client.fetches.pop(0)
+                try:
+                    page = await self.store.messages_after(fetch.channel, fetch.after, REPLAY_PAGE)
+                except Exception:  # storage is away: the machine still waits for this answer
+                    log.exception("replay_fetch_failed", channel=fetch.channel)
+                    client.fetches.insert(0, fetch)
+                    await asyncio.sleep(1.0)
+                    continue
+                found = [(m.seq, text_frame(orjson.dumps(m.as_event()))) for m in page]
+                self._act(client, client.delivery.fetched(fetch.channel, found), "replay")
+                if not page and client.fetches:
+                    await asyncio.sleep(EMPTY_FETCH_PAUSE_S)
         finally:
-            for seq in cursor.release():
-                if cursor.offer(seq) is Decision.FETCH_GAP:
-                    self._spawn_catch_up(client, channel)
-                    break
+            client.fetcher = None
 
     def on_batch(self, batch: dict[str, Any]) -> None:
         kind = batch.get("kind")
@@ -364,15 +378,15 @@ class Gateway:
             frame = text_frame(orjson.dumps(event))
             for user in batch["recipients"]:
                 for client in self.by_user.get(user, ()):
-                    self._deliver(client, channel, seq, frame)
+                    self._act(client, client.delivery.live(channel, seq, frame), "live")
         elif kind == "joined":
             for client in self.by_user.get(batch["user"], ()):
-                client.cursors.setdefault(batch["channel"], ChannelCursor(int(batch["last_seq"])))
+                client.delivery.joined(batch["channel"], int(batch["last_seq"]))
                 client.send_event({"type": "member_joined_channel", "channel": batch["channel"],
                                    "user": batch["user"]})  # fmt: skip
         elif kind == "left":
             for client in self.by_user.get(batch["user"], ()):
-                client.cursors.pop(batch["channel"], None)
+                client.delivery.left(batch["channel"])
                 client.send_event({"type": "channel_left", "channel": batch["channel"]})
 
     async def subscribe(self) -> None:
@@ -414,7 +428,8 @@ class Gateway:
             list(changes), self.settings.presence_max_members
         )
         for client in list(self.clients):
-            interested = {u for c in client.cursors if c in by_channel for u in by_channel[c]}
+            interested = {u for c in client.delivery.channels if c in by_channel
+                          for u in by_channel[c]}  # fmt: skip
             interested |= client.presence_subs & changes.keys()
             interested.discard(client.user.id)
             for presence in ("active", "away"):

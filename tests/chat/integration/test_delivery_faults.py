@@ -1,0 +1,218 @@
+"""Chat's delivery guarantees through faults, judged by plain ``websockets`` clients on the real
+processes: the chat Web API, the fanout and both gateways on the local servers (nothing else of
+the stack, so it starts in seconds).
+
+- A gateway SIGKILLed while messages flow: its clients reconnect to the other with ``since``
+  and every client ends with each message exactly once, in order.
+- A restarted fanout (SIGKILL or a clean stop) delivers within 2 s of being ready.
+- A malformed ``since`` is an ``error`` event on a connection that keeps working.
+"""
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from devstack.servers import LocalServers
+from devstack.stack import NativeStack
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.integration
+GATEWAYS = ("chat-gateway", "chat-gateway-2")
+CLIENTS = 300
+INVITE_BATCH = 500
+
+
+@pytest.fixture(scope="module")
+def chat(local_servers: LocalServers) -> Iterator[NativeStack]:
+    """The chat processes only; the gateways get ids of their own, so that another chat stack on
+    the same Redis (the native stack, in a whole-suite run) is not confused with this one."""
+    stack = NativeStack.create(local_servers)
+    stack.overrides = {name: {"CHAT_GATEWAY_ID": f"faults-{name}"} for name in GATEWAYS}
+    stack.start(["chat", "chat-fanout", *GATEWAYS])
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def ws_url(stack: NativeStack, gateway: str) -> str:
+    return stack.url(gateway).replace("http://", "ws://")
+
+
+@dataclass
+class Member:
+    token: str
+    seqs: list[int] = field(default_factory=list)
+    connections: int = 0
+    gateways: list[str] = field(default_factory=list)
+
+
+async def seed(api: httpx.AsyncClient, count: int) -> tuple[str, list[Member], str]:
+    """``count`` users in one new channel: (the channel, its members, the owner's token)."""
+    prefix = f"f{uuid.uuid4().hex[:8]}"
+    created = await api.post("/dev/users/batch", json={"prefix": prefix, "count": count})
+    created.raise_for_status()
+    users = created.json()["users"]
+    owner = {"authorization": f"Bearer {users[0]['token']}"}
+    answer = (await api.post("/api/conversations.create", headers=owner,
+                             json={"name": f"c-{prefix}"})).json()  # fmt: skip
+    channel = answer["channel"]["id"]
+    for start in range(1, count, INVITE_BATCH):
+        batch = ",".join(u["id"] for u in users[start : start + INVITE_BATCH])
+        invited = (await api.post("/api/conversations.invite", headers=owner,
+                                  json={"channel": channel, "users": batch})).json()  # fmt: skip
+        assert invited["ok"], invited
+    return channel, [Member(u["token"]) for u in users], users[0]["token"]
+
+
+async def post(api: httpx.AsyncClient, token: str, channel: str, text: str) -> int:
+    answer = await api.post("/api/chat.postMessage", headers={"authorization": f"Bearer {token}"},
+                            json={"channel": channel, "text": text})  # fmt: skip
+    body = answer.json()
+    assert body["ok"], body
+    return int(body["message"]["seq"])
+
+
+async def follow(stack: NativeStack, member: Member, channel: str, first: int,
+                 hello: asyncio.Event | None = None) -> None:  # fmt: skip
+    """Read the channel on one gateway; when the socket dies, reconnect to the next gateway
+    with ``since`` = the last seq seen, as a Slack client does. Until cancelled."""
+    attempt = first
+    while True:
+        gateway = GATEWAYS[attempt % len(GATEWAYS)]
+        since = f"{channel}:{member.seqs[-1]}" if member.seqs else ""
+        try:
+            async with connect(f"{ws_url(stack, gateway)}/ws?since={since}", ping_interval=None,
+                               additional_headers={"Authorization": f"Bearer {member.token}"},
+                               open_timeout=30, max_size=2**22) as ws:  # fmt: skip
+                member.connections += 1
+                member.gateways.append(gateway)
+                async for raw in ws:
+                    event = orjson.loads(raw)
+                    if event["type"] == "message" and event["channel"] == channel:
+                        member.seqs.append(event["seq"])
+                    elif event["type"] == "hello" and hello is not None:
+                        hello.set()
+        except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError):
+            pass
+        attempt += 1
+        await asyncio.sleep(0.05)  # the other gateway is up: no backoff to speak of
+
+
+@contextlib.asynccontextmanager
+async def following(stack: NativeStack, members: list[Member], channel: str
+                    ) -> AsyncIterator[list[asyncio.Event]]:  # fmt: skip
+    hellos = [asyncio.Event() for _ in members]
+    tasks = [asyncio.create_task(follow(stack, m, channel, n, hellos[n]))
+             for n, m in enumerate(members)]  # fmt: skip
+    try:
+        yield hellos
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def gaps_and_duplicates(members: list[Member], last: int) -> list[str]:
+    wrong = []
+    for n, member in enumerate(members):
+        if member.seqs != list(range(1, last + 1)):
+            missing = sorted(set(range(1, last + 1)) - set(member.seqs))
+            twice = len(member.seqs) - len(set(member.seqs))
+            wrong.append(f"client {n} via {member.gateways}: missing {missing[:5]} "
+                         f"({len(missing)}), {twice} duplicates")  # fmt: skip
+    return wrong
+
+
+async def test_clients_of_a_killed_gateway_reconnect_with_since_and_miss_nothing(
+    chat: NativeStack,
+) -> None:
+    async with httpx.AsyncClient(base_url=chat.url("chat"), timeout=60) as api:
+        channel, members, owner = await seed(api, CLIENTS)
+        async with following(chat, members, channel) as hellos:
+            await asyncio.wait_for(asyncio.gather(*(h.wait() for h in hellos)), 60)
+            on_killed = [m for m in members if m.gateways[0] == GATEWAYS[0]]
+            last = 0
+            killed_at = 40
+            for n in range(killed_at + 60):  # messages flow before, during and after the kill
+                if n == killed_at:
+                    await asyncio.to_thread(chat.kill, GATEWAYS[0])
+                last = await post(api, owner, channel, f"m{n}")
+                await asyncio.sleep(0.02)
+            assert last == killed_at + 60
+
+            async def everybody_has_the_last() -> bool:
+                return all(m.seqs and m.seqs[-1] >= last for m in members)
+
+            try:
+                await eventually(everybody_has_the_last, timeout_s=30, what=lambda: (
+                    f"every client at seq {last}: {gaps_and_duplicates(members, last)[:5]}"))  # fmt: skip
+            finally:
+                await asyncio.to_thread(chat.restart, GATEWAYS[0])
+    assert all(m.connections == 2 for m in on_killed), "each client of the killed one reconnected"
+    assert len(on_killed) == CLIENTS // 2
+    wrong = gaps_and_duplicates(members, last)
+    assert not wrong, f"{len(wrong)} of {CLIENTS} clients: {wrong[:10]}"
+
+
+@pytest.mark.parametrize("how", ["kill", "stop"])
+async def test_a_restarted_fanout_delivers_within_two_seconds_of_ready(
+    chat: NativeStack, how: str
+) -> None:
+    async with httpx.AsyncClient(base_url=chat.url("chat"), timeout=60) as api:
+        channel, members, owner = await seed(api, 2)
+        async with following(chat, members[1:], channel) as hellos:
+            await asyncio.wait_for(hellos[0].wait(), 30)
+            assert await post(api, owner, channel, "before") == 1
+            await eventually(lambda: _has(members[1], 1), timeout_s=10, what="seq 1")
+            stopped = time.monotonic()
+            if how == "kill":
+                await asyncio.to_thread(chat.kill, "chat-fanout")
+            else:
+                await asyncio.to_thread(chat.stop, ["chat-fanout"])
+            assert await post(api, owner, channel, "while the fanout is down") == 2
+            await asyncio.to_thread(chat.start, ["chat-fanout"])
+            ready = time.monotonic()
+            assert await post(api, owner, channel, "after") == 3
+            await eventually(lambda: _has(members[1], 3), timeout_s=10, what="seq 3")
+            delivered = time.monotonic()
+    print(
+        f"fanout {how}: ready {ready - stopped:.1f}s after the {how}, "
+        f"a message posted then arrived in {delivered - ready:.2f}s"
+    )
+    assert members[1].seqs == [1, 2, 3]
+    assert delivered - ready < 2.0, f"{delivered - ready:.1f}s from ready to delivery"
+
+
+async def _has(member: Member, seq: int) -> bool:
+    return bool(member.seqs) and member.seqs[-1] >= seq
+
+
+@pytest.mark.parametrize("since", ["\u00b2", "9" * 5000, str(2**63), "-1", "x"])
+async def test_a_malformed_since_is_an_error_event_and_the_socket_keeps_working(
+    chat: NativeStack, since: str
+) -> None:
+    async with httpx.AsyncClient(base_url=chat.url("chat"), timeout=60) as api:
+        channel, (_, member), token = await seed(api, 2)
+        await post(api, token, channel, "already there")
+        url = f"{ws_url(chat, GATEWAYS[0])}/ws?since={channel}:{since}"
+        async with connect(url, additional_headers={"Authorization": f"Bearer {member.token}"},
+                           max_size=2**22) as ws:  # fmt: skip
+            hello = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert hello["type"] == "hello" and hello["channels"] == {channel: 1}
+            error = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert error["type"] == "error" and error["error"] == "invalid_since", error
+            await ws.send('{"type": "ping", "id": 1}')
+            await post(api, token, channel, "live")
+            seen = [orjson.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(2)]
+            assert {e["type"] for e in seen} == {"pong", "message"}
+            assert [e["seq"] for e in seen if e["type"] == "message"] == [2]
