@@ -10,7 +10,7 @@ LOAD_USERS ?= 50
 LOAD_TIME ?= 60s
 LOAD_HOST ?= http://127.0.0.1:8080
 
-.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-chat bench-cql bench-edge bench-tools bench-dispatch bench-payments clean
+.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-chat bench-cql bench-edge bench-edge-relays bench-tools bench-dispatch bench-payments clean
 
 help: ## list the targets
 	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ bench-payments: sync ## confirmed payments/s and latency, beside pgbench on the 
 
 bench-edge: sync bench-tools ## edge PoPs beside nginx proxy_cache: hits, misses, the anycast entry, config propagation
 	@$(UV) run --frozen python -m loadtests.edge_bench
+
+bench-edge-relays: sync ## a cached GET's p50/p99 on a PoP holding 2,000 relayed WebSockets, beside none
+	@$(UV) run --frozen python -m loadtests.edge_relay_bench --sockets 2000
 
 bench-tools: ## install the benchmarks' outside tools if missing: nginx (baseline) and wrk (Debian, as root)
 	@if ! command -v wrk >/dev/null || ! (command -v nginx || test -x /usr/sbin/nginx) >/dev/null; then \
