@@ -4,12 +4,13 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from payments import params
 from payments.domain.errors import InvalidRequest
 from payments.forms import decode_body, decode_form
+from payments.openapi_docs import query_parameters, request_body
 from payments.store import create_merchant, merchant_for_key
 from payments.usecases import Payments
 from payments.usecases import Request as PaymentsRequest
@@ -80,6 +81,10 @@ def _query(request: Request) -> params.ListParams:
 
 
 Query = Annotated[params.ListParams, Depends(_query)]
+# The path names the intent; the use case reads it from the path it is given (one parser for
+# live requests and replayed idempotent ones), so this parameter is here for the document.
+IntentId = Annotated[str, Path(description="The PaymentIntent's id (pi_...)")]
+_PAGE = ("limit", "starting_after", "ending_before")
 
 
 def _json(status: int, body: bytes) -> Response:
@@ -96,14 +101,24 @@ async def _mutate(
     return _json(status, content)
 
 
-@router.post("/v1/payment_intents", tags=["payment_intents"], summary="Create a PaymentIntent")
+@router.post(
+    "/v1/payment_intents",
+    tags=["payment_intents"],
+    summary="Create a PaymentIntent",
+    openapi_extra=request_body(params.CreatePaymentIntent),
+)
 async def create_payment_intent(
     request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
 ) -> Response:
     return await _mutate(request, payments, merchant, body)
 
 
-@router.get("/v1/payment_intents", tags=["payment_intents"], summary="List PaymentIntents")
+@router.get(
+    "/v1/payment_intents",
+    tags=["payment_intents"],
+    summary="List PaymentIntents",
+    openapi_extra=query_parameters(params.ListParams, _PAGE),
+)
 async def list_payment_intents(
     payments: PaymentsDep, merchant: Merchant, query: Query
 ) -> dict[str, Any]:
@@ -120,10 +135,13 @@ async def retrieve_payment_intent(
 
 
 @router.post(
-    "/v1/payment_intents/{intent_id}", tags=["payment_intents"], summary="Update a PaymentIntent"
+    "/v1/payment_intents/{intent_id}",
+    tags=["payment_intents"],
+    summary="Update a PaymentIntent",
+    openapi_extra=request_body(params.UpdatePaymentIntent),
 )
 async def update_payment_intent(
-    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+    intent_id: IntentId, request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
 ) -> Response:
     return await _mutate(request, payments, merchant, body)
 
@@ -132,9 +150,10 @@ async def update_payment_intent(
     "/v1/payment_intents/{intent_id}/confirm",
     tags=["payment_intents"],
     summary="Confirm a PaymentIntent",
+    openapi_extra=request_body(params.ConfirmPaymentIntent),
 )
 async def confirm_payment_intent(
-    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+    intent_id: IntentId, request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
 ) -> Response:
     return await _mutate(request, payments, merchant, body)
 
@@ -143,9 +162,10 @@ async def confirm_payment_intent(
     "/v1/payment_intents/{intent_id}/capture",
     tags=["payment_intents"],
     summary="Capture a PaymentIntent",
+    openapi_extra=request_body(params.CapturePaymentIntent),
 )
 async def capture_payment_intent(
-    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+    intent_id: IntentId, request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
 ) -> Response:
     return await _mutate(request, payments, merchant, body)
 
@@ -154,21 +174,32 @@ async def capture_payment_intent(
     "/v1/payment_intents/{intent_id}/cancel",
     tags=["payment_intents"],
     summary="Cancel a PaymentIntent",
+    openapi_extra=request_body(params.CancelPaymentIntent),
 )
 async def cancel_payment_intent(
-    request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
+    intent_id: IntentId, request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
 ) -> Response:
     return await _mutate(request, payments, merchant, body)
 
 
-@router.post("/v1/refunds", tags=["refunds"], summary="Create a refund")
+@router.post(
+    "/v1/refunds",
+    tags=["refunds"],
+    summary="Create a refund",
+    openapi_extra=request_body(params.CreateRefund),
+)
 async def create_refund(
     request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
 ) -> Response:
     return await _mutate(request, payments, merchant, body)
 
 
-@router.get("/v1/refunds", tags=["refunds"], summary="List refunds")
+@router.get(
+    "/v1/refunds",
+    tags=["refunds"],
+    summary="List refunds",
+    openapi_extra=query_parameters(params.ListParams, (*_PAGE, "payment_intent")),
+)
 async def list_refunds(payments: PaymentsDep, merchant: Merchant, query: Query) -> dict[str, Any]:
     return await payments.list_refunds(merchant, query)
 
@@ -180,7 +211,12 @@ async def retrieve_refund(
     return await payments.retrieve_refund(merchant, refund_id)
 
 
-@router.get("/v1/events", tags=["events"], summary="List events")
+@router.get(
+    "/v1/events",
+    tags=["events"],
+    summary="List events",
+    openapi_extra=query_parameters(params.ListParams, (*_PAGE, "type")),
+)
 async def list_events(payments: PaymentsDep, merchant: Merchant, query: Query) -> dict[str, Any]:
     return await payments.list_events(merchant, query)
 
@@ -192,7 +228,12 @@ async def retrieve_event(
     return await payments.retrieve_event(merchant, event_id)
 
 
-@router.post("/v1/webhook_endpoints", tags=["webhooks"], summary="Register a webhook endpoint")
+@router.post(
+    "/v1/webhook_endpoints",
+    tags=["webhooks"],
+    summary="Register a webhook endpoint",
+    openapi_extra=request_body(params.CreateWebhookEndpoint),
+)
 async def create_webhook_endpoint(
     request: Request, payments: PaymentsDep, merchant: Merchant, body: Body
 ) -> Response:
