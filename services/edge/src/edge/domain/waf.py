@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote
 
 from edge.domain.waf_rules import CRITICAL, RULES, VIEWS, WARNING, ManagedRule, Target
 from edge.domain.waf_transforms import url_decode_uni
@@ -85,12 +84,18 @@ def _json_values(node: object, depth: int = 0) -> Iterator[str]:
         yield node
 
 
+def _params(text: str) -> Iterator[str]:
+    """``a=1&b=2`` -> names and values, decoded as the rules' own first decoding does."""
+    for pair in text.split("&"):
+        name, _, value = pair.partition("=")
+        yield url_decode_uni(name)
+        yield url_decode_uni(value)
+
+
 def _body_values(body: bytes, content_type: str) -> Iterator[str]:
     text = body[:MAX_BODY_BYTES].decode("utf-8", "replace")
     if "application/x-www-form-urlencoded" in content_type:
-        for name, value in parse_qsl(text, keep_blank_values=True):
-            yield name
-            yield value
+        yield from _params(text)
     elif "json" in content_type:
         try:
             yield from _json_values(json.loads(text))
@@ -102,11 +107,10 @@ def _values(
     path: str, query: str, headers: list[tuple[str, str]], body: bytes | None
 ) -> list[tuple[Target, str]]:
     """What CRS calls the request's variables, each once decoded (as a parser would)."""
-    decoded_path = unquote(path)
+    decoded_path = url_decode_uni(path, plus=False)
     values: list[tuple[Target, str]] = [(Target.PATH, decoded_path)]
     values += [(Target.ARG, segment) for segment in decoded_path.split("/") if segment]
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        values += [(Target.ARG, name), (Target.ARG, value)]
+    values += [(Target.ARG, param) for param in _params(query)]
     content_type = ""
     for name, value in headers:
         lower = name.lower()

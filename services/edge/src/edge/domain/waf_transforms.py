@@ -34,21 +34,24 @@ def _overlong(match: re.Match[bytes]) -> bytes:
     return chr(code).encode()
 
 
-def url_decode_uni(text: str) -> str:
-    """``t:urlDecodeUni`` + ``t:utf8toUnicode``: ``%HH``, ``%uHHHH`` and ``+``; the bytes are
-    read as UTF-8 with overlong forms folded to the character they spell."""
+def url_decode_uni(text: str, plus: bool = True) -> str:
+    """``t:urlDecodeUni`` + ``t:utf8toUnicode``: ``%HH``, ``%uHHHH`` and (unless ``plus`` is
+    false, as in a path) ``+``; the bytes are read as UTF-8 with overlong forms folded to the
+    character they spell. A parser's first decoding must be this one too: a strict UTF-8
+    decoder turns ``%c0%ae`` into two replacement characters and hides the dot."""
+    space = " " if plus else "+"
     if "%" not in text and "+" not in text:
         return text.translate(_FOLD)
     out = bytearray()
     last = 0
     for match in _PERCENT.finditer(text):
-        out += text[last : match.start()].replace("+", " ").encode()
+        out += text[last : match.start()].replace("+", space).encode()
         if match.group(1):
             out += chr(int(match.group(1), 16)).encode()
         else:
             out.append(int(match.group(2), 16))
         last = match.end()
-    out += text[last:].replace("+", " ").encode()
+    out += text[last:].replace("+", space).encode()
     return _OVERLONG.sub(_overlong, bytes(out)).decode("utf-8", "replace").translate(_FOLD)
 
 
