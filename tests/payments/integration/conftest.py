@@ -1,7 +1,9 @@
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import stripe
@@ -9,6 +11,7 @@ import stripe
 from devstack.servers import CqlServer, KafkaServer, LocalServers, PostgresServer, RedisServer
 from devstack.stack import NativeStack
 from devstack.topology import ACQUIRERS
+from payments.store import ensure_schema
 
 DEFAULT_PROFILE = {
     "latency_ms": 5,
@@ -106,3 +109,48 @@ def acquirer_stats(urls: dict[str, str]) -> dict[str, int]:
         for name, value in httpx.get(f"{url}/stats", timeout=10).json().items():
             totals[name] = totals.get(name, 0) + value
     return totals
+
+
+@pytest.fixture
+async def pool(postgres_server: PostgresServer) -> AsyncIterator["asyncpg.Pool[asyncpg.Record]"]:
+    """A payments schema for in-process senders."""
+    # Its own database: the stack's workers must not deliver these rows.
+    admin = await asyncpg.connect(postgres_server.admin_url)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = 'webhook_targets'"):
+            await admin.execute("CREATE DATABASE webhook_targets")
+    finally:
+        await admin.close()
+    created = await asyncpg.create_pool(postgres_server.url("webhook_targets"), min_size=1)
+    await ensure_schema(created)
+    yield created
+    await created.close()
+
+
+async def pending_delivery(pool: "asyncpg.Pool[asyncpg.Record]", url: str) -> int:
+    """A merchant, an endpoint at ``url``, an event and its pending delivery, written as the
+    API and the consumer would; returns the delivery's id."""
+    merchant, endpoint, event = (f"{kind}_{uuid.uuid4().hex}" for kind in ("acct", "we", "evt"))
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO merchants (id, name) VALUES ($1, 'm')", merchant)
+        await conn.execute(
+            "INSERT INTO webhook_endpoints (id, merchant_id, url, secret, enabled_events, created)"
+            " VALUES ($1, $2, $3, 'whsec_x', '[\"*\"]', 0)",
+            endpoint,
+            merchant,
+            url,
+        )
+        await conn.execute(
+            "INSERT INTO events (id, merchant_id, type, created, data) "
+            "VALUES ($1, $2, 'payment_intent.created', 0, '{\"object\": {}}')",
+            event,
+            merchant,
+        )
+        return int(
+            await conn.fetchval(
+                "INSERT INTO webhook_deliveries (endpoint_id, event_id) VALUES ($1, $2) "
+                "RETURNING id",
+                endpoint,
+                event,
+            )
+        )

@@ -5,6 +5,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import asyncpg
 import pytest
 import stripe
 from aiokafka import ConsumerRecord
@@ -12,7 +13,7 @@ from aiokafka import ConsumerRecord
 from devstack.processes import free_port
 from devstack.stack import NativeStack
 from tests.kafka_reading import read_topic
-from tests.payments.integration.conftest import Merchant
+from tests.payments.integration.conftest import Merchant, new_merchant
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -52,8 +53,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 async def test_events_are_delivered_as_verifiable_webhooks_with_retries(
-    merchant: Merchant, receiver: Receiver
+    payments_stack: NativeStack, receiver: Receiver
 ) -> None:
+    merchant = new_merchant(payments_stack, "webhook-retry", direct=True)
     endpoint = merchant.client.v1.webhook_endpoints.create(
         params={"url": receiver.url, "enabled_events": ["payment_intent.succeeded"]}
     )
@@ -79,6 +81,21 @@ async def test_events_are_delivered_as_verifiable_webhooks_with_retries(
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.Webhook.construct_event(payload.decode(), signature, "whsec_wrong")
     assert receiver.calls[0][0] == payload, "the retry re-sends the same event"
+    # Counting calls alone passed while the worker re-sent one event every second for ever:
+    # once the delivery is recorded, nothing more may arrive.
+    conn = await asyncpg.connect(payments_stack.servers.postgres.url("payments"))
+    try:
+
+        async def recorded() -> bool:
+            status = await conn.fetchval(
+                "SELECT status FROM webhook_deliveries WHERE endpoint_id = $1", endpoint.id
+            )
+            return bool(status == "delivered")
+
+        await eventually(recorded, timeout_s=30, what="the delivery recorded as delivered")
+    finally:
+        await conn.close()
+    assert len(receiver.calls) == 2, "one failure, one success, nothing after"
 
 
 async def test_the_outbox_relay_publishes_every_event_to_kafka(

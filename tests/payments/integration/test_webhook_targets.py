@@ -2,20 +2,16 @@
 and link-local URLs with a 400 the stripe SDK understands, and the sender checks the address
 again before each delivery (DNS rebinding) and never follows a redirect."""
 
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import asyncpg
 import pytest
 import stripe
 
-from devstack.servers import PostgresServer
 from devstack.stack import NativeStack
 from payments.domain.webhooks import Backoff
-from payments.store import ensure_schema
 from payments.webhooks import WebhookSender, webhook_client
-from tests.payments.integration.conftest import new_merchant
+from tests.payments.integration.conftest import new_merchant, pending_delivery
 from tests.payments.integration.receivers import Receiver
 
 pytestmark = pytest.mark.integration
@@ -57,48 +53,6 @@ def test_a_public_target_is_accepted(strict_payments: NativeStack) -> None:
     assert endpoint.url == "https://93.184.216.34/hooks"
 
 
-@pytest.fixture
-async def pool(postgres_server: PostgresServer) -> AsyncIterator["asyncpg.Pool[asyncpg.Record]"]:
-    # Its own database: the stack's workers must not deliver these rows.
-    admin = await asyncpg.connect(postgres_server.admin_url)
-    try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = 'webhook_targets'"):
-            await admin.execute("CREATE DATABASE webhook_targets")
-    finally:
-        await admin.close()
-    created = await asyncpg.create_pool(postgres_server.url("webhook_targets"), min_size=1)
-    await ensure_schema(created)
-    yield created
-    await created.close()
-
-
-async def _pending_delivery(pool: "asyncpg.Pool[asyncpg.Record]", url: str) -> int:
-    merchant, endpoint, event = (f"{kind}_{uuid.uuid4().hex}" for kind in ("acct", "we", "evt"))
-    async with pool.acquire() as conn:
-        await conn.execute("INSERT INTO merchants (id, name) VALUES ($1, 'm')", merchant)
-        await conn.execute(
-            "INSERT INTO webhook_endpoints (id, merchant_id, url, secret, enabled_events, created)"
-            " VALUES ($1, $2, $3, 'whsec_x', '[\"*\"]', 0)",
-            endpoint,
-            merchant,
-            url,
-        )
-        await conn.execute(
-            "INSERT INTO events (id, merchant_id, type, created, data) "
-            "VALUES ($1, $2, 'payment_intent.created', 0, '{\"object\": {}}')",
-            event,
-            merchant,
-        )
-        return int(
-            await conn.fetchval(
-                "INSERT INTO webhook_deliveries (endpoint_id, event_id) VALUES ($1, $2) "
-                "RETURNING id",
-                endpoint,
-                event,
-            )
-        )
-
-
 async def _send_once(sender: WebhookSender) -> None:
     await sender.tick()
     await sender.wait_idle()
@@ -116,7 +70,7 @@ async def test_the_address_is_checked_again_at_delivery_time(
     sender = WebhookSender(pool, http, timeout_s=2.0, backoff=Backoff(max_s=1),
                            allow_private=False, resolver=rebound)  # fmt: skip
     try:
-        delivery = await _pending_delivery(pool, f"http://hooks.rebind.test:{receiver.port}/in")
+        delivery = await pending_delivery(pool, f"http://hooks.rebind.test:{receiver.port}/in")
         await _send_once(sender)
         row = await pool.fetchrow("SELECT * FROM webhook_deliveries WHERE id = $1", delivery)
         assert row is not None and row["attempts"] == 1 and row["status"] == "pending"
@@ -134,7 +88,7 @@ async def test_redirects_are_not_followed(pool: "asyncpg.Pool[asyncpg.Record]") 
     http = webhook_client(4, 2.0)
     sender = WebhookSender(pool, http, timeout_s=2.0, allow_private=True)
     try:
-        delivery = await _pending_delivery(pool, redirecting.url)
+        delivery = await pending_delivery(pool, redirecting.url)
         await _send_once(sender)
         row = await pool.fetchrow("SELECT * FROM webhook_deliveries WHERE id = $1", delivery)
         assert row is not None and (row["status"], row["last_error"]) == ("pending", "HTTP 307")

@@ -178,6 +178,15 @@ class WebhookSender:
     async def _post(self, url: str, secret: str, payload: bytes) -> str | None:
         """POST one signed event; the error that makes it a failure, or ``None``."""
         try:
+            # One deadline for all of it, the name lookup included: httpx's timeouts are per
+            # read, so a receiver dripping a byte at a time would otherwise hold the run.
+            async with asyncio.timeout(self.timeout_s):
+                return await self._attempt(url, secret, payload)
+        except TimeoutError:
+            return f"timed out after {self.timeout_s:g}s"
+
+    async def _attempt(self, url: str, secret: str, payload: bytes) -> str | None:
+        try:
             # Resolved and checked again for each delivery: the name may point elsewhere now.
             target = await resolve_target(
                 url, allow_private=self.allow_private, resolver=self.resolver
@@ -189,19 +198,13 @@ class WebhookSender:
             "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
             "stripe-signature": signature_header(payload, secret, int(time.time())),
         }
+        request = self.http.build_request(
+            "POST", target.url, content=payload, headers=headers, extensions=target.extensions
+        )
         try:
-            # One deadline for the whole request: httpx's timeouts are per read, so a receiver
-            # dripping a byte at a time would otherwise hold the run for ever.
-            async with asyncio.timeout(self.timeout_s):
-                request = self.http.build_request(
-                    "POST", target.url, content=payload, headers=headers,
-                    extensions=target.extensions,
-                )  # fmt: skip
-                # The status is all we need; the body is never read (it could be huge).
-                response = await self.http.send(request, stream=True)
-                await response.aclose()
-        except TimeoutError:
-            return f"timed out after {self.timeout_s:g}s"
+            # The status is all we need; the body is never read (it could be huge).
+            response = await self.http.send(request, stream=True)
+            await response.aclose()
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"[:500]
         if not 200 <= response.status_code < 300:
