@@ -2,6 +2,7 @@
 sockets, websockets, httpx): tier trust, internal headers, the admin token, and the path it
 sent (forwarded exactly as received, one cache key per path)."""
 
+import asyncio
 import socket
 import subprocess
 import uuid
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import InvalidStatus
 
 from devstack.stack import NativeStack
@@ -171,6 +173,28 @@ async def test_upgrades_beyond_the_rate_limit_are_429(native_stack: NativeStack)
         write_config(native_stack, {"delete": ["ratelimit:rules"]})
 
 
+async def test_an_upgrade_reaches_the_origin_with_the_path_as_received(
+    native_stack: NativeStack,
+) -> None:
+    seen: list[str] = []
+
+    async def origin(connection: ServerConnection) -> None:
+        seen.append(connection.request.path if connection.request else "")
+        await connection.send("hi")
+
+    prefix = f"w-{uuid.uuid4().hex[:8]}"
+    async with serve(origin, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        route = {"origins": [f"http://127.0.0.1:{port}"], "websocket": True}
+        await asyncio.to_thread(write_config, native_stack, {"set": {f"route:{prefix}": route}})
+        try:
+            async with connect(f"{ws_base(native_stack)}/{prefix}/a%23b%3Fc?d=%41") as ws:
+                assert await ws.recv() == "hi"
+        finally:
+            await asyncio.to_thread(write_config, native_stack, {"delete": [f"route:{prefix}"]})
+    assert seen == ["/a%23b%3Fc?d=%41"]
+
+
 # -- the path as received ------------------------------------------------------------------
 
 
@@ -178,11 +202,12 @@ def test_the_origin_gets_the_path_exactly_as_received(
     native_stack: NativeStack, origin: Origin
 ) -> None:
     stem = uuid.uuid4().hex[:10]
-    plain, at_plain = scripted(origin, Script(b"plain", headers=[("Cache-Control", "max-age=60")]))
-    # `/<stem>` is the plain path's prefix here: a decoded `#`/`?` would cut to it.
-    origin[0].scripts[f"/{stem}"] = Script(b"cut", headers=[("Cache-Control", "max-age=60")])
+    cached = [("Cache-Control", "max-age=60")]
+    plain, at_plain = scripted(origin, Script(b"plain", headers=cached))
+    # What a decoded `#` or `?` would cut the path to.
+    origin[0].scripts[f"/{stem}"] = Script(b"cut", headers=cached)
     for encoded in (f"/{stem}%23b", f"/{stem}%3Fb=1", f"/{stem}%2Fb", f"/{stem}%41"):
-        _, at_edge = scripted(origin, Script(encoded.encode(), headers=[("Cache-Control", "max-age=60")]), encoded)  # fmt: skip
+        _, at_edge = scripted(origin, Script(encoded.encode(), headers=cached), encoded)
         for pop in ("pop-2", "pop-1"):
             response = httpx.get(f"{pop_url(native_stack, pop)}{at_edge}", timeout=20)
             assert (response.status_code, response.content) == (200, encoded.encode()), pop

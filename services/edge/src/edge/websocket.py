@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import aiohttp
 import orjson
 from starlette.types import Message, Receive, Scope, Send
+from yarl import URL
 
 from edge.domain import trust
 from edge.domain.config import Route
@@ -45,9 +47,10 @@ class Relays:
     active: int = 0
 
 
-def _origin_url(origin: str, path: str, query: bytes) -> str:
+def _origin_url(origin: str, path: str, query: bytes) -> URL:
+    """The path and query as the client sent them (``encoded``: no re-quoting), as for HTTP."""
     url = origin.rstrip("/").replace("http", "ws", 1) + path
-    return f"{url}?{query.decode('latin-1')}" if query else url
+    return URL(f"{url}?{query.decode('latin-1')}" if query else url, encoded=True)
 
 
 async def relay(
@@ -116,7 +119,8 @@ async def _relay(
     ]
     client = scope["client"][0] if scope.get("client") else ""
     forwarded += [("x-forwarded-for", client), ("x-request-id", request_id)]
-    path = route.origin_path(scope["path"])
+    raw_path = scope.get("raw_path")
+    path = route.origin_path(raw_path.decode("latin-1") if raw_path else quote(scope["path"]))
     upstream: aiohttp.ClientWebSocketResponse | None = None
     for origin in origins:
         try:
