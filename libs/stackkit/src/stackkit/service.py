@@ -6,14 +6,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from stackkit.errors import NotFound, install_error_handlers
 from stackkit.gate import InputGate, Renderer, stack_error
 from stackkit.logs import configure_logging, get_logger
 from stackkit.metrics import HttpMetrics
 from stackkit.middleware import RequestMiddleware
+from stackkit.openapi import document_errors
 from stackkit.settings import ServiceSettings
 
 ReadinessCheck = Callable[[], Awaitable[object]]
@@ -25,6 +27,12 @@ OpenResources = Callable[[FastAPI, AsyncExitStack], Awaitable[dict[str, Readines
 READINESS_TIMEOUT_S = 2.0
 
 log = get_logger(__name__)
+
+
+class Readiness(BaseModel):
+    status: str
+    service: str
+    checks: dict[str, str]
 
 
 def create_service_app(
@@ -54,6 +62,7 @@ def create_service_app(
     metrics = HttpMetrics()
     app.state.metrics = metrics
     install_error_handlers(app)
+    document_errors(app)
     # Added first, so it runs inside RequestMiddleware: a rejection has a request id and a log.
     app.add_middleware(InputGate, render=render_rejection)
     app.add_middleware(RequestMiddleware, metrics=metrics)
@@ -62,7 +71,12 @@ def create_service_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": name}
 
-    @app.get("/readyz", tags=["ops"], summary="Ready: every dependency answers")
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        summary="Ready: every dependency answers",
+        responses={200: {"model": Readiness}, 503: {"model": Readiness}},
+    )
     async def readyz() -> JSONResponse:
         results = await asyncio.gather(*(_run_check(check) for check in checks.values()))
         report = dict(zip(checks, results, strict=True))
@@ -70,7 +84,9 @@ def create_service_app(
         body = {"status": "ready" if ready else "unavailable", "service": name, "checks": report}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse
+    )
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from catalog.domain.ladder import DeviceProfile, ladder, manifest
 from catalog.domain.steering import Appliance, Client, rank_sources
@@ -37,17 +37,31 @@ class TitleView(Title):
     title_id: str
 
 
+WATCHED_AT = "RFC 3339 date-time with a UTC offset, e.g. 2026-01-01T20:15:00Z"
+
+
 class Watched(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title_id: str = Field(pattern=ID)
     position_s: int = Field(ge=0, le=86_400)
-    watched_at: datetime | None = None
+    # Aware only: a local time without its offset is an instant nobody can place.
+    watched_at: AwareDatetime | None = Field(
+        default=None, description=f"{WATCHED_AT}; now if unset"
+    )
 
 
 class HistoryEntry(BaseModel):
     title_id: str
     position_s: int
-    watched_at: datetime
+    watched_at: AwareDatetime = Field(description=f"{WATCHED_AT}, always in UTC")
+
+    @field_validator("watched_at", mode="before")
+    @classmethod
+    def _in_utc(cls, value: object) -> object:
+        # Cassandra hands timestamps back naive, meaning UTC.
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value
 
 
 Store = Annotated[CatalogStore, from_state("store")]
