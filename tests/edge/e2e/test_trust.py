@@ -177,9 +177,12 @@ async def test_an_upgrade_reaches_the_origin_with_the_path_as_received(
     native_stack: NativeStack,
 ) -> None:
     seen: list[str] = []
+    headers: list[str] = []
 
     async def origin(connection: ServerConnection) -> None:
-        seen.append(connection.request.path if connection.request else "")
+        assert connection.request is not None
+        seen.append(connection.request.path)
+        headers.extend(name.lower() for name in connection.request.headers)
         await connection.send("hi")
 
     prefix = f"w-{uuid.uuid4().hex[:8]}"
@@ -188,11 +191,16 @@ async def test_an_upgrade_reaches_the_origin_with_the_path_as_received(
         route = {"origins": [f"http://127.0.0.1:{port}"], "websocket": True}
         await asyncio.to_thread(write_config, native_stack, {"set": {f"route:{prefix}": route}})
         try:
-            async with connect(f"{ws_base(native_stack)}/{prefix}/a%23b%3Fc?d=%41") as ws:
+            claims = {"x-edge-tier-secret": "dev-tier-secret", "x-dispatch-forwarded": "d",
+                      "x-forwarded-prefix": "/evil", "x-kept": "yes"}  # fmt: skip
+            url = f"{ws_base(native_stack)}/{prefix}/a%23b%3Fc?d=%41"
+            async with connect(url, additional_headers=claims) as ws:
                 assert await ws.recv() == "hi"
         finally:
             await asyncio.to_thread(write_config, native_stack, {"delete": [f"route:{prefix}"]})
     assert seen == ["/a%23b%3Fc?d=%41"]
+    assert "x-kept" in headers
+    assert not {"x-edge-tier-secret", "x-dispatch-forwarded", "x-forwarded-prefix"} & set(headers)
 
 
 # -- the path as received ------------------------------------------------------------------

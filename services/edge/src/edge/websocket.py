@@ -30,7 +30,7 @@ CLOSED = (
     aiohttp.WSMsgType.CLOSED,
     aiohttp.WSMsgType.ERROR,
 )
-NOT_RELAYED = ("sec-websocket-", "x-edge-tier-secret", "x-forwarded-prefix")
+NOT_RELAYED = ("sec-websocket-",)  # the handshake's own (aiohttp makes new ones)
 
 log = get_logger(__name__)
 
