@@ -20,5 +20,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerStack]:
-    with container_stack(tmp_path_factory.mktemp("containers")) as stack:
+    keep_bases = os.environ.get("RWA_CONTAINERS_KEEP_BASES") == "1"
+    with container_stack(tmp_path_factory.mktemp("containers"), keep_bases=keep_bases) as stack:
         yield stack

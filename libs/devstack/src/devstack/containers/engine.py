@@ -70,8 +70,14 @@ class Engine:
         """What existed before the run: cleaning up removes only what came after."""
         self._images_before = self.image_ids()
 
-    def remove_new_images(self) -> list[str]:
-        new = sorted(self.image_ids() - self._images_before)
+    def remove_new_images(self, keep: Sequence[str] = ()) -> list[str]:
+        """Remove every image that appeared since :meth:`remember_images`, but ``keep`` (tags)."""
+        kept = set()
+        for tag in keep:
+            found = self.cli("image", "inspect", "--format", "{{.Id}}", tag, check=False)
+            kept.update(found.stdout.split())
+        kept |= {f"sha256:{image}" for image in kept}
+        new = sorted(self.image_ids() - self._images_before - kept)
         if new:
             self.cli("rmi", "--force", *new, check=False, timeout_s=300)
         return new

@@ -65,6 +65,11 @@ def stand_in_builds(kafka_context: Path) -> list[ImageBuild]:
     ]
 
 
+BASE_IMAGES = (LOCAL_DEBIAN, LOCAL_PYTHON, LOCAL_UV,
+               *(build.tag for build in stand_in_builds(INFRA)))  # fmt: skip
+"""What a developer may keep between runs: only the service images change with the code."""
+
+
 def service_builds() -> list[ImageBuild]:
     return [
         ImageBuild(service_image(name), ROOT / "services" / name / "Dockerfile", ROOT)
@@ -106,6 +111,11 @@ def _debian_root_image(engine: Engine, workdir: Path) -> None:
         if imported.returncode != 0 or tar.returncode != 0:
             raise RuntimeError(f"podman import failed: {imported.stderr}")
     finally:
+        # debootstrap mounts /proc (and /sys) in the root while it works; an interrupted run
+        # leaves them mounted, and nothing under a live /proc may be walked for removal.
+        for mount in ("proc", "sys"):
+            subprocess.run(["umount", "--recursive", "--lazy", str(root / mount)],
+                           capture_output=True, check=False)  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -113,20 +123,28 @@ class ImageBuilder:
     """Builds with the engine's own CLI: podman's ``-v`` is how a build step reaches the CA
     bundle of a TLS-intercepting network, which compose's build API cannot pass."""
 
-    def __init__(self, engine: Engine, workdir: Path) -> None:
+    def __init__(self, engine: Engine, workdir: Path, *, reuse_bases: bool = False) -> None:
         self.engine = engine
         self.workdir = workdir
         self.report = BuildReport()
         self.args: dict[str, str] = {}
+        self.reuse_bases = reuse_bases
+        """Keep local bases and stand-ins that already exist (a developer's inner loop; CI
+        builds everything from nothing)."""
+
+    def _exists(self, tag: str) -> bool:
+        return self.engine.cli("image", "exists" if self.engine.kind == "podman" else "inspect",
+                               tag, check=False).returncode == 0  # fmt: skip
 
     def _argv(self, build: ImageBuild) -> list[str]:
         argv = ["build", "--tag", build.tag, "--file", str(build.dockerfile)]
         for name, value in self.args.items():
             argv += ["--build-arg", f"{name}={value}"]
         if self.engine.kind == "podman":
-            # --format docker keeps HEALTHCHECK (OCI images drop it); --layers=false leaves no
-            # intermediate images behind; --network host reaches the Debian mirror and PyPI.
-            argv += ["--pull=never", "--format", "docker", "--layers=false", "--network", "host"]
+            # --format docker keeps HEALTHCHECK (OCI images drop it); --network host reaches the
+            # Debian mirror and PyPI. Not --layers=false: podman 4.3 then deletes, as a
+            # "intermediate image", a base that a stage only names (FROM uv AS uv).
+            argv += ["--pull=never", "--format", "docker", "--network", "host"]
             ca_bundle = os.environ.get("SSL_CERT_FILE")
             if ca_bundle and Path(ca_bundle).is_file():
                 argv += ["--volume", f"{ca_bundle}:{CA_IN_BUILD}:ro",
@@ -145,18 +163,25 @@ class ImageBuilder:
         """Local stand-ins for the official bases (podman: no registry to pull them from)."""
         if self.engine.kind != "podman":
             return
-        started = time.monotonic()
-        print(f"building {LOCAL_DEBIAN} (debootstrap)", flush=True)
-        _debian_root_image(self.engine, self.workdir)
-        self.report.seconds[LOCAL_DEBIAN] = time.monotonic() - started
+        if not (self.reuse_bases and self._exists(LOCAL_DEBIAN)):
+            started = time.monotonic()
+            print(f"building {LOCAL_DEBIAN} (debootstrap)", flush=True)
+            _debian_root_image(self.engine, self.workdir)
+            self.report.seconds[LOCAL_DEBIAN] = time.monotonic() - started
         self.args["DEBIAN_IMAGE"] = LOCAL_DEBIAN
-        self.build(ImageBuild(LOCAL_PYTHON, INFRA / "python.Dockerfile", INFRA))
+        self._build_base(ImageBuild(LOCAL_PYTHON, INFRA / "python.Dockerfile", INFRA))
         self.args["PYTHON_IMAGE"] = LOCAL_PYTHON
-        self.build(ImageBuild(LOCAL_UV, INFRA / "uv.Dockerfile", INFRA))
+        self._build_base(ImageBuild(LOCAL_UV, INFRA / "uv.Dockerfile", INFRA))
         self.args["UV_IMAGE"] = LOCAL_UV
+
+    def _build_base(self, build: ImageBuild) -> None:
+        if not (self.reuse_bases and self._exists(build.tag)):
+            self.build(build)
 
     def build_all(self) -> BuildReport:
         self.build_bases()
-        for build in [*stand_in_builds(_kafka_context(self.workdir)), *service_builds()]:
+        for build in stand_in_builds(_kafka_context(self.workdir)):
+            self._build_base(build)
+        for build in service_builds():
             self.build(build)
         return self.report

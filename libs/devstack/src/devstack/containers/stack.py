@@ -10,7 +10,7 @@ from pathlib import Path
 
 from devstack.containers.engine import ROOT, Engine, open_engine
 from devstack.containers.health import HealthTicker
-from devstack.containers.images import INFRA, ImageBuilder
+from devstack.containers.images import BASE_IMAGES, INFRA, ImageBuilder
 from devstack.processes import free_port
 
 PROJECT = "rwa-containers"
@@ -52,14 +52,15 @@ def _explain_failure(engine: Engine) -> str:
 
 
 @contextmanager
-def container_stack(workdir: Path) -> Iterator[ContainerStack]:
-    """Build every image, bring the stack up healthy, yield it; always take it all down."""
+def container_stack(workdir: Path, *, keep_bases: bool = False) -> Iterator[ContainerStack]:
+    """Build every image, bring the stack up healthy, yield it; always take it all down.
+    ``keep_bases`` reuses and keeps the local bases and stand-ins (a developer's inner loop)."""
     timings: dict[str, float] = {}
     started = time.monotonic()
     engine = open_engine(workdir)
     engine.remember_images()
     try:
-        report = ImageBuilder(engine, workdir).build_all()
+        report = ImageBuilder(engine, workdir, reuse_bases=keep_bases).build_all()
         timings["build"] = time.monotonic() - started
         print("\n".join(["images (build time, size):", *report.lines()]), flush=True)
         port = free_port()
@@ -79,7 +80,7 @@ def container_stack(workdir: Path) -> Iterator[ContainerStack]:
         down_started = time.monotonic()
         engine.compose(COMPOSE_FILES, PROJECT, "down", "--volumes", "--remove-orphans",
                        "--timeout", "10", timeout_s=300)  # fmt: skip
-        removed = engine.remove_new_images()
+        removed = engine.remove_new_images(keep=BASE_IMAGES if keep_bases else ())
         engine.stop()
         timings["down"] = time.monotonic() - down_started
         timings["total"] = time.monotonic() - started
