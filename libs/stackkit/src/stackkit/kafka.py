@@ -18,10 +18,6 @@ from stackkit.retrying import retry_until_available
 
 log = get_logger(__name__)
 
-# Short group timeouts keep a restarted consumer's rebalance to a couple of seconds.
-CONSUMER_SESSION_TIMEOUT_MS = 6000
-CONSUMER_HEARTBEAT_INTERVAL_MS = 500
-
 
 @dataclass(frozen=True)
 class TopicSpec:
