@@ -71,6 +71,10 @@ async def test_two_workers_deliver_every_event_once_in_order_per_endpoint(
         for receiver in receivers:
             got = [json.loads(call.body)["id"] for call in receiver.calls]
             assert got == expected[receiver.port], "once each, in creation order"
+        counted = [w.metrics.registry.get_sample_value(
+            "payments_webhook_deliveries_total", {"outcome": "delivered"}) or 0
+            for w in workers]  # fmt: skip
+        assert sum(counted) == len(wanted)
     finally:
         for worker in workers:
             await worker.close()

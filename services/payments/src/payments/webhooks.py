@@ -17,6 +17,7 @@ from functools import partial
 
 import asyncpg
 import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from payments import objects
 from payments.domain.webhooks import Backoff, signature_header, wants
@@ -24,6 +25,7 @@ from payments.targets import Resolver, TargetRefused, resolve_target, system_res
 from stackkit.events import Event
 from stackkit.inbox import PostgresTx
 from stackkit.logs import get_logger
+from stackkit.metrics import LATENCY_BUCKETS
 
 log = get_logger(__name__)
 WEBHOOK_GROUP = "payments-webhooks"
@@ -90,6 +92,25 @@ async def plan_deliveries(event: Event, tx: PostgresTx) -> None:
 
 
 @dataclass
+class WebhookMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.deliveries = Counter(
+            "payments_webhook_deliveries",
+            "Webhook delivery tries, by outcome (delivered, retrying, failed: given up)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "payments_webhook_request_seconds",
+            "One webhook request, name lookup to status",
+            buckets=(*LATENCY_BUCKETS, 10.0, 30.0),
+            registry=self.registry,
+        )
+
+
+@dataclass
 class WebhookSender:
     """Starts a delivery run per due endpoint on each :meth:`tick`, without waiting for them."""
 
@@ -101,6 +122,7 @@ class WebhookSender:
     allow_private: bool = False
     resolver: Resolver = system_resolver
     rng: random.Random = field(default_factory=random.Random)
+    metrics: WebhookMetrics = field(default_factory=WebhookMetrics)
     _running: dict[str, "asyncio.Task[None]"] = field(default_factory=dict)
 
     @property
@@ -161,7 +183,9 @@ class WebhookSender:
         event = dict(delivery)
         event["data"] = json.loads(event["data"])
         payload = json.dumps(objects.event(event)).encode()
+        started = time.monotonic()
         error = await self._post(endpoint["url"], endpoint["secret"], payload)
+        self.metrics.seconds.observe(time.monotonic() - started)
         status, delay = "delivered", 0.0
         if error is not None:
             attempts = delivery["attempts"] + 1
@@ -170,6 +194,7 @@ class WebhookSender:
             log.warning("webhook_delivery_failed", endpoint_id=endpoint["id"],
                         event_id=delivery["id"], attempts=attempts, error=error,
                         retry_in_s=round(delay, 1), status=status)  # fmt: skip
+        self.metrics.deliveries.labels("retrying" if status == "pending" else status).inc()
         async with self.pool.acquire() as conn:
             await conn.execute(_RECORD, delivery["delivery_id"], status, error, delay,
                                endpoint["id"], self.lease_s)  # fmt: skip

@@ -8,7 +8,13 @@ from fastapi import FastAPI
 from payments.domain.webhooks import Backoff
 from payments.events import PAYMENT_EVENTS, TOPICS
 from payments.settings import PaymentsSettings
-from payments.webhooks import WEBHOOK_GROUP, WebhookSender, plan_deliveries, webhook_client
+from payments.webhooks import (
+    WEBHOOK_GROUP,
+    WebhookMetrics,
+    WebhookSender,
+    plan_deliveries,
+    webhook_client,
+)
 from payments.wiring import open_payments
 from stackkit.connections import open_backends
 from stackkit.consumer import consume
@@ -48,6 +54,7 @@ def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
             backoff=Backoff(max_s=settings.webhook_max_backoff_s),
             concurrency=settings.webhook_concurrency,
             allow_private=settings.webhook_private_targets_allowed,
+            metrics=WebhookMetrics(app.state.metrics.registry),
         )
         stack.push_async_callback(sender.close)
         interval = settings.worker_interval_s
