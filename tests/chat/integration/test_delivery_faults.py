@@ -185,10 +185,12 @@ async def test_a_restarted_fanout_rejoins_and_delivers_within_two_seconds(
             await asyncio.wait_for(hellos[0].wait(), 30)
             assert await post(api, owner, channel, "before") == 1
             await eventually(lambda: _has(members[1], 1), timeout_s=10, what="seq 1")
+            stopping = time.monotonic()
             if how == "kill":
                 await asyncio.to_thread(chat.kill, "chat-fanout")
             else:
                 await asyncio.to_thread(chat.stop, ["chat-fanout"])
+            stopped = time.monotonic()
             assert await post(api, owner, channel, "while the fanout is down") == 2
             await asyncio.to_thread(chat.start, ["chat-fanout"], wait=False)
             await eventually(lambda: asyncio.to_thread(_answers, f"{fanout}/healthz"),
@@ -200,8 +202,9 @@ async def test_a_restarted_fanout_rejoins_and_delivers_within_two_seconds(
             ready = time.monotonic()
             await eventually(lambda: _has(members[1], 3), timeout_s=30, what="seq 3")
             delivered = time.monotonic()
-    print(f"fanout {how}: ready {ready - serving:.2f}s after serving HTTP; a message posted "
-          f"when it served arrived {delivered - serving:.2f}s later")  # fmt: skip
+    print(f"\nfanout {how}: {stopped - stopping:.2f}s to {how}, {serving - stopped:.2f}s to serve "
+          f"HTTP again, ready {ready - serving:.2f}s after serving; a message posted when it "
+          f"served arrived {delivered - serving:.2f}s later")  # fmt: skip
     assert members[1].seqs == [1, 2, 3], "the message posted while it was down came first"
     assert ready - serving < 2.0, f"{ready - serving:.1f}s from serving to ready (group rejoin)"
     assert delivered - serving < 2.0, f"{delivered - serving:.1f}s from serving to delivery"
