@@ -16,9 +16,9 @@ import os
 from typing import Any
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from stackkit.errors import error_body
+from stackkit.parse_errors import JsonErrorsHttpTools
 
 HEADER_TIMEOUT_ENV = "HTTP_HEADER_TIMEOUT_S"
 DEFAULT_HEADER_TIMEOUT_S = 10.0
@@ -47,7 +47,7 @@ def timeout_response() -> bytes:
     )
 
 
-class HeaderTimeoutHttpTools(HttpToolsProtocol):
+class HeaderTimeoutHttpTools(JsonErrorsHttpTools):
     """The timer runs while the server waits for a head: from the connection's start and from
     each response's end (with nothing pipelined) until the head is parsed."""
 

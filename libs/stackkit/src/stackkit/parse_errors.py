@@ -36,7 +36,8 @@ def bad_request_response(message: str) -> bytes:
 
 
 class JsonErrorsHttpTools(HttpToolsProtocol):
-    """``uvicorn --http stackkit.parse_errors:JsonErrorsHttpTools`` (or a subclass of it)."""
+    """The base of :class:`stackkit.header_timeout.HeaderTimeoutHttpTools`, the protocol every
+    uvicorn process of the stack runs (``--http`` in devstack.topology and the Dockerfiles)."""
 
     def send_400_response(self, msg: str) -> None:
         self.transport.write(bad_request_response(msg))
