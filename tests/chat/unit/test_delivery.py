@@ -128,7 +128,7 @@ class OneConnection(RuleBasedStateMachine):
         self.settle()
 
 
-OneConnection.TestCase.settings = settings(max_examples=400, stateful_step_count=60,
+OneConnection.TestCase.settings = settings(max_examples=200, stateful_step_count=60,
                                            deadline=None)  # fmt: skip
 test_every_interleaving_writes_each_message_once_in_order = OneConnection.TestCase
 
