@@ -14,7 +14,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from edge.domain.waf_rules import CRITICAL, RULES, VIEWS, WARNING, ManagedRule, Target
+from edge.domain.waf_rules import (
+    CRITICAL,
+    RULES,
+    VIEWS,
+    WARNING,
+    ManagedRule,
+    Target,
+    gate_text,
+    gate_tokens,
+    url_view,
+)
 from edge.domain.waf_transforms import url_decode_uni
 
 __all__ = ["CRITICAL", "WARNING", "Rule", "Verdict", "WafPolicy", "inspect"]
@@ -67,7 +77,10 @@ def _decoded(text: str) -> str:
     return url_decode_uni(url_decode_uni(text))
 
 
-_HEADER_TARGETS = {"user-agent": Target.UA_REFERER | Target.HEADER, "referer": Target.UA_REFERER}
+_HEADER_TARGETS: dict[str, int] = {
+    "user-agent": Target.UA_REFERER | Target.HEADER,
+    "referer": Target.UA_REFERER,
+}
 
 
 def _json_values(node: object, depth: int = 0) -> Iterator[str]:
@@ -105,10 +118,10 @@ def _body_values(body: bytes, content_type: str) -> Iterator[str]:
 
 def _values(
     path: str, query: str, headers: list[tuple[str, str]], body: bytes | None
-) -> list[tuple[Target, str]]:
+) -> list[tuple[int, str]]:
     """What CRS calls the request's variables, each once decoded (as a parser would)."""
     decoded_path = url_decode_uni(path, plus=False)
-    values: list[tuple[Target, str]] = [(Target.PATH, decoded_path)]
+    values: list[tuple[int, str]] = [(Target.PATH, decoded_path)]
     values += [(Target.ARG, segment) for segment in decoded_path.split("/") if segment]
     values += [(Target.ARG, param) for param in _params(query)]
     content_type = ""
@@ -128,21 +141,36 @@ def _values(
 
 
 class _Views:
-    """Each value's transformed views, computed at most once per request."""
+    """Each value's gate tokens and transformed views, computed at most once per request."""
 
-    def __init__(self, values: list[tuple[Target, str]]) -> None:
-        self.values = values
+    def __init__(self, values: list[tuple[int, str]]) -> None:
+        urls = [url_view(value) for _, value in values]
+        tokens = [
+            gate_tokens(gate_text(url), target)
+            for url, (target, _) in zip(urls, values, strict=True)
+        ]
+        # A value holding no rule's gate substring (an id, a number, a word) is done with here.
+        kept = [i for i, found in enumerate(tokens) if found]
+        self._urls = [urls[i] for i in kept]
+        self._tokens = [tokens[i] for i in kept]
+        self._targets = [values[i][0] for i in kept]
+        self._by_targets: dict[int, list[int]] = {}
         self._cache: dict[tuple[int, str], str] = {}
 
     def match(self, rule: ManagedRule) -> bool:
-        for index, (target, value) in enumerate(self.values):
-            if not target & rule.targets:
+        indexes = self._by_targets.get(rule.targets)
+        if indexes is None:
+            indexes = self._by_targets[rule.targets] = [
+                i for i, target in enumerate(self._targets) if target & rule.targets
+            ]
+        for index in indexes:
+            if rule.gate.isdisjoint(self._tokens[index]):
                 continue
             for view in rule.views:
                 key = (index, view)
                 text = self._cache.get(key)
                 if text is None:
-                    text = self._cache[key] = VIEWS[view](value)
+                    text = self._cache[key] = VIEWS[view](self._urls[index])
                 if rule.pattern.search(text):
                     return True
         return False

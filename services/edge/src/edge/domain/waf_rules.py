@@ -11,7 +11,6 @@ after a command word that is also an English word. Weaker signals are warnings t
 together with another one.
 """
 
-import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,18 +23,19 @@ WARNING = 3
 NOTICE = 2
 
 
-class Target(enum.Flag):
-    """Where a rule looks (CRS variables)."""
+class Target:
+    """Where a rule looks (CRS variables), as bits: plain ints, since the scorer tests them for
+    every value and rule (``enum.Flag`` arithmetic cost more than the regexes)."""
 
-    ARG = enum.auto()
+    ARG = 1
     """ARGS and ARGS_NAMES: query and body parameters, and the path's segments."""
-    COOKIE = enum.auto()
+    COOKIE = 2
     """REQUEST_COOKIES and their names."""
-    PATH = enum.auto()
+    PATH = 4
     """REQUEST_FILENAME: the whole decoded path."""
-    UA_REFERER = enum.auto()
+    UA_REFERER = 8
     """The User-Agent and Referer headers."""
-    HEADER = enum.auto()
+    HEADER = 16
     """Every header value but Cookie (and Referer, which is a URL of another page)."""
 
 
@@ -43,19 +43,41 @@ ARGS = Target.ARG | Target.COOKIE
 ARGS_AND_UA = ARGS | Target.UA_REFERER
 
 
-def _url(value: str) -> str:
+def url_view(value: str) -> str:
+    """The view every other one starts from: decoded (again, after the parser) and NUL-free."""
     return t.remove_nulls(t.url_decode_uni(value))
 
 
 VIEWS: dict[str, Callable[[str], str]] = {
-    "url": _url,
-    "sql": lambda v: t.compress_whitespace(t.remove_comments(_url(v))),
-    "sql_spaced": lambda v: t.compress_whitespace(t.replace_comments(_url(v))),
-    "xss": lambda v: t.remove_nulls(t.css_decode(t.js_decode(t.html_entity_decode(_url(v))))),
-    "cmd": lambda v: t.compress_blanks(t.cmd_line(_url(v))),
-    "path": lambda v: t.normalize_path(_url(v)),
+    "url": lambda u: u,
+    "sql": lambda u: t.compress_whitespace(t.remove_comments(u)),
+    "sql_spaced": lambda u: t.compress_whitespace(t.replace_comments(u)),
+    "xss": lambda u: t.remove_nulls(t.css_decode(t.js_decode(t.html_entity_decode(u)))),
+    "cmd": lambda u: t.compress_blanks(t.cmd_line(u)),
+    "path": t.normalize_path,
 }
-"""Transformation chains by name; a value's views are computed once per request."""
+"""Transformation chains by name, applied to a value's ``url_view``; each is computed at most
+once per value and request."""
+
+
+_SHELL_QUOTING_CHARS = re.compile(r"['\"\\^$]")
+
+
+def gate_text(url: str) -> str:
+    """A lower-cased text holding every substring that any view of ``url`` can contain, for the
+    rules' gates: the views that rewrite text (comments, entities, shell quoting, backslashes)
+    add their output, and only when the input has what they rewrite."""
+    low = url.lower()
+    parts = [low]
+    if "/*" in low or "--" in low or "#" in low:
+        parts.append(t.remove_comments(low))
+    if "&" in low or "\\" in low:
+        parts.append(VIEWS["xss"](low).lower())
+    if _SHELL_QUOTING_CHARS.search(low):
+        parts.append(t.cmd_line(low))
+    if "\\" in low:
+        parts.append(low.replace("\\", "/"))
+    return "\n".join(parts) if len(parts) > 1 else low
 
 
 @dataclass(frozen=True)
@@ -65,7 +87,11 @@ class ManagedRule:
     pattern: re.Pattern[str]
     score: int
     views: tuple[str, ...]
-    targets: Target
+    targets: int
+    """``Target`` bits."""
+    gate: frozenset[str]
+    """Substrings (lower case) of which a value's ``gate_text`` must hold one for the pattern
+    to be tried at all: a cheap test that keeps most values away from most regexes."""
 
 
 def _r(
@@ -75,10 +101,13 @@ def _r(
     *,
     score: int = CRITICAL,
     views: tuple[str, ...] = ("url",),
-    targets: Target = ARGS,
+    targets: int = ARGS,
+    gate: tuple[str, ...],
     flags: re.RegexFlag = re.IGNORECASE,
 ) -> ManagedRule:
-    return ManagedRule(rule_id, description, re.compile(pattern, flags), score, views, targets)
+    return ManagedRule(
+        rule_id, description, re.compile(pattern, flags), score, views, targets, frozenset(gate)
+    )
 
 
 # -- vocabulary ---------------------------------------------------------------------------------
@@ -124,6 +153,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"(?:^|/)\.\.(?:;[^/]*)?(?:/|$)|\.{3,}/{2}",
         views=("path",),
         targets=ARGS | Target.PATH | Target.HEADER,
+        gate=("..",),
     ),
     _r(
         "930120",
@@ -135,6 +165,21 @@ RULES: tuple[ManagedRule, ...] = (
         r"|ed25519)\b|wp-config\.php|web\.config\b|php\.ini\b|/root/\.",
         views=("path",),
         targets=ARGS | Target.PATH,
+        gate=(
+            "etc/",
+            "proc/",
+            ".ini",
+            "system32",
+            ".ht",
+            ".bash",
+            ".ssh",
+            ".aws",
+            ".git",
+            ".env",
+            "id_",
+            "config",
+            "/root/",
+        ),
     ),
     _r(
         "930130",
@@ -143,12 +188,14 @@ RULES: tuple[ManagedRule, ...] = (
         r"|\.bash_history|web\.config|wp-config\.php|\.npmrc|\.dockercfg)(?:/|$)",
         views=("path",),
         targets=Target.PATH,
+        gate=("/.", "config"),
     ),
     # -- 931/933 remote inclusion and stream wrappers -----------------------------------------
     _r(
         "931100",
         "Remote file inclusion: file or PHP stream wrapper",
         r"^\s*file://|\b(?:php|phar|zip|expect|glob|ssh2|rar|ogg|zlib|gopher|dict)://",
+        gate=("://",),
     ),
     # -- 932 remote command execution -----------------------------------------------------------
     _r(
@@ -157,12 +204,14 @@ RULES: tuple[ManagedRule, ...] = (
         rf"{_SEPARATOR}\s*(?:/?[\w.-]+/)*(?:{_COMMANDS}(?=[\s<>|;&`)]|$)"
         rf"|{_WORD_COMMANDS}{_SHELL_ARG})",
         views=("cmd",),
+        gate=(";", "|", "&", "\n", "\r", "`", "("),
     ),
     _r(
         "932150",
         "Unix command at the start of a value",
         rf"^\s*(?:{_COMMANDS}|{_WORD_COMMANDS})\s+(?:-{{1,2}}[a-z]|/[a-z]|\$\{{?[a-z]|[a-z]+://)",
         views=("cmd",),
+        gate=(" -", " /", " $", "://", "\n-", "\n/"),
     ),
     _r(
         "932160",
@@ -170,18 +219,21 @@ RULES: tuple[ManagedRule, ...] = (
         r"(?:^|[^\w])/?(?:usr/)?s?bin/(?:ba|z|k|c|tc|da|r)?sh\b|/bin/(?:cat|nc|ncat|busybox|id"
         r"|ls|ps|uname|echo|wget|curl)\b|\$\{?ifs\b",
         views=("cmd", "url"),
+        gate=("bin/", "ifs"),
     ),
     _r(
         "932110",
         "Windows command injection",
         r"(?:^|[;&|`])\s*(?:cmd(?:\.exe)?\s+/[ck]|powershell(?:\.exe)?\s+-|certutil(?:\.exe)?\s+-"
         r"|bitsadmin\s+/|net\s+(?:user|localgroup)\b|type\s+[a-z]:\\)",
+        gate=("cmd", "powershell", "certutil", "bitsadmin", "net ", "type "),
     ),
     _r(
         "932170",
         "Shellshock",
         r"^\(\s*\)\s*\{",
         targets=ARGS | Target.HEADER | Target.UA_REFERER,
+        gate=("(",),
     ),
     # -- 933/934/944 code injection ---------------------------------------------------------------
     _r(
@@ -190,6 +242,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"<\?(?:php\b|=)|\b(?:shell_exec|passthru|proc_open|pcntl_exec|phpinfo|base64_decode"
         r"|gzinflate|str_rot13|call_user_func(?:_array)?|create_function|file_put_contents"
         r"|move_uploaded_file)\s*\(",
+        gate=("<?", "("),
     ),
     _r(
         "934100",
@@ -197,6 +250,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"\brequire\s*\(\s*['\"`]child_process|\bchild_process\b|process\.mainmodule"
         r"|__(?:class|mro|subclasses|globals|builtins|import)__|\{\{[^}]*\b(?:constructor"
         r"|\$eval)\b",
+        gate=("child_process", "mainmodule", "__", "{{"),
     ),
     _r(
         "944100",
@@ -204,6 +258,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"java\.lang\.(?:runtime|processbuilder)|\$\{\s*(?:jndi\s*:|(?:lower|upper|env|sys|java"
         r"|date|main|ctx|spring|log4j|bundle|k8s|docker|web|sd)\s*:|::-|\$\{)",
         targets=ARGS | Target.HEADER | Target.UA_REFERER,
+        gate=("java.lang", "${"),
     ),
     # -- 941 cross-site scripting -----------------------------------------------------------------
     _r(
@@ -213,6 +268,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"|vmlframe|import|style)\b|<\s*link\b[^>]*\bhref",
         views=("xss",),
         targets=ARGS_AND_UA | Target.PATH,
+        gate=("<",),
     ),
     _r(
         "941110",
@@ -221,6 +277,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"\s*=",
         views=("xss",),
         targets=ARGS_AND_UA | Target.PATH,
+        gate=("<", "'", '"', "`"),
     ),
     _r(
         "941170",
@@ -230,6 +287,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"|application/(?:x-)?javascript|image/svg\+xml)\b)",
         views=("xss",),
         targets=ARGS_AND_UA | Target.PATH,
+        gate=(":",),
     ),
     _r(
         "941180",
@@ -239,14 +297,16 @@ RULES: tuple[ManagedRule, ...] = (
         r"|confirm|eval|fetch)\s*\(",
         views=("xss",),
         targets=ARGS_AND_UA,
+        gate=("document", "innerhtml", "window", "fromcharcode", "-moz-binding", "'", '"', "`"),
     ),
-    _r("941360", "XSS: JSFuck", r"![!+ ]\[\]|!\[\]\s*[+)\]]", views=("xss",)),
+    _r("941360", "XSS: JSFuck", r"![!+ ]\[\]|!\[\]\s*[+)\]]", views=("xss",), gate=("[]",)),
     _r(
         "941120",
         "XSS: event handler outside a tag",
         rf"(?:^|[\s;])\s*{_EVENTS}\s*=\s*\S",
         score=WARNING,
         views=("xss",),
+        gate=("=",),
     ),
     _r(
         "941130",
@@ -254,6 +314,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"\b(?:alert|prompt|confirm|eval)\s*\(",
         score=WARNING,
         views=("xss",),
+        gate=("(",),
     ),
     # -- 942 SQL injection ------------------------------------------------------------------------
     _r(
@@ -269,12 +330,14 @@ RULES: tuple[ManagedRule, ...] = (
         r"|(?:['\"`)]|\b\d+)\s*(?:order|group)\s+by\s+\d+\b|['\"`]\s*having\b|\bhaving\s+\d+\s*[=<>]",
         views=("sql",),
         targets=ARGS_AND_UA,
+        gate=("or", "and", "xor", "|", "&", "order", "group", "having", "select"),
     ),
     _r(
         "942100",
         "SQL injection: quote then comment (login bypass)",
         r"^[\w.@+-]*['\"`]\s*\)*\s*(?:--|#|/\*|;\s*$)",
         targets=ARGS_AND_UA,
+        gate=("'", '"', "`"),
     ),
     _r(
         "942190",
@@ -283,6 +346,7 @@ RULES: tuple[ManagedRule, ...] = (
         rf"|\bunion\b(?:\s+(?:all|distinct))?\s*\(*\s*select\b\s*{_COLUMNS}",
         views=("sql", "sql_spaced"),
         targets=ARGS_AND_UA,
+        gate=("union",),
     ),
     _r(
         "942110",
@@ -294,6 +358,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"|select\s+(?:\*|\w+\s*,|\w+\s*\(|@@|\d))",
         views=("sql", "sql_spaced"),
         targets=ARGS_AND_UA,
+        gate=(";",),
     ),
     _r(
         "942160",
@@ -302,6 +367,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"\s+['\"]|\bdbms_pipe\.receive_message\s*\(|\bselect\s+pg_sleep\b",
         views=("sql",),
         targets=ARGS_AND_UA,
+        gate=("sleep(", "benchmark(", "waitfor", "dbms_pipe", "pg_sleep"),
     ),
     _r(
         "942140",
@@ -311,6 +377,20 @@ RULES: tuple[ManagedRule, ...] = (
         r"|msysaccessobjects|msysobjects|all_tables|user_tables|dba_users|v\$version)\b"
         r"|master\.\.sysdatabases|@@(?:version|datadir|hostname|basedir)\b",
         views=("sql",),
+        gate=(
+            "information_schema",
+            "mysql.",
+            "pg_",
+            "sqlite_",
+            "sys",
+            "msys",
+            "all_tables",
+            "user_tables",
+            "dba_users",
+            "v$version",
+            "master..",
+            "@@",
+        ),
     ),
     _r(
         "942150",
@@ -318,13 +398,29 @@ RULES: tuple[ManagedRule, ...] = (
         r"\binto\s+(?:out|dump)file\b|\bxp_cmdshell\b|\bload_file\s*\(|\bexec(?:ute)?\s+master\."
         r"|\b(?:extractvalue|updatexml|group_concat)\s*\(|\(\s*case\s+when\b.+?\bthen\b",
         views=("sql",),
+        gate=(
+            "into",
+            "xp_cmdshell",
+            "load_file",
+            "exec",
+            "extractvalue",
+            "updatexml",
+            "group_concat",
+            "case",
+        ),
     ),
-    _r("942500", "SQL injection: MySQL inline comment", r"/\*[!+](?:[\w\s=_\-()]+)?\*/"),
+    _r(
+        "942500",
+        "SQL injection: MySQL inline comment",
+        r"/\*[!+](?:[\w\s=_\-()]+)?\*/",
+        gate=("/*",),
+    ),
     _r(
         "942290",
         "NoSQL injection: MongoDB operator",
         r"\[\$(?:ne|eq|lte?|gte?|n?in|regex|where|exists|x?or|and|nor|not|expr|all|size|type)\]"
         r"|[\"']\$(?:where|ne|gt|regex|expr)[\"']\s*:",
+        gate=("$",),
     ),
     _r(
         "942200",
@@ -332,6 +428,7 @@ RULES: tuple[ManagedRule, ...] = (
         r"\(\s*select\b.+?\bfrom\b",
         score=WARNING,
         views=("sql", "sql_spaced"),
+        gate=("select",),
     ),
     _r(
         "942210",
@@ -340,13 +437,43 @@ RULES: tuple[ManagedRule, ...] = (
         r"|current_user|schema|md5|sha1|length|if|ifnull|coalesce|cast|convert)\s*\(",
         score=WARNING,
         views=("sql",),
+        gate=("(",),
     ),
     _r(
         "942440",
         "SQL comment sequence",
         r"/\*.*?\*/",
         score=WARNING,
+        gate=("/*",),
     ),
 )
 """Ordered so that the rule a request is blocked by (the first of its highest scores) is the
 one that names the attack best."""
+
+
+def _gate_scanner(tokens: set[str]) -> tuple[re.Pattern[str], dict[str, frozenset[str]]]:
+    # One scan finds, at each position, the longest token starting there; the tokens that are
+    # prefixes of it start there too, so each found token stands for itself and its prefixes.
+    ordered = sorted(tokens, key=len, reverse=True)
+    scanner = re.compile("(?=(" + "|".join(re.escape(token) for token in ordered) + "))")
+    implied = {
+        token: frozenset(other for other in tokens if token.startswith(other)) for token in tokens
+    }
+    return scanner, implied
+
+
+_SCANNERS: dict[int, tuple[re.Pattern[str], dict[str, frozenset[str]]]] = {}
+
+
+def gate_tokens(gate: str, target: int) -> frozenset[str]:
+    """The gate substrings of the rules looking at ``target`` that ``gate`` (a ``gate_text``)
+    holds. A header only three rules look at is scanned for their few substrings alone."""
+    scanner = _SCANNERS.get(target)
+    if scanner is None:
+        tokens = {token for rule in RULES if rule.targets & target for token in rule.gate}
+        scanner = _SCANNERS[target] = _gate_scanner(tokens)
+    found = set(scanner[0].findall(gate))
+    if not found:
+        return frozenset()
+    implied = scanner[1]
+    return frozenset().union(*(implied[token] for token in found))

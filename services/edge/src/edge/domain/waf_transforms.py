@@ -41,7 +41,7 @@ def url_decode_uni(text: str, plus: bool = True) -> str:
     decoder turns ``%c0%ae`` into two replacement characters and hides the dot."""
     space = " " if plus else "+"
     if "%" not in text and "+" not in text:
-        return text.translate(_FOLD)
+        return text if text.isascii() else text.translate(_FOLD)
     out = bytearray()
     last = 0
     for match in _PERCENT.finditer(text):
