@@ -72,9 +72,9 @@ def gate_text(url: str) -> str:
     if "/*" in low or "--" in low or "#" in low:
         parts.append(t.remove_comments(low))
     if "&" in low or "\\" in low:
-        parts.append(VIEWS["xss"](low).lower())
+        parts.append(VIEWS["xss"](url).lower())  # entity names are case-sensitive
     if _SHELL_QUOTING_CHARS.search(low):
-        parts.append(t.cmd_line(low))
+        parts.append(t.cmd_line(url))  # so is $IFS
     if "\\" in low:
         parts.append(low.replace("\\", "/"))
     return "\n".join(parts) if len(parts) > 1 else low
