@@ -225,8 +225,8 @@ RULES: tuple[ManagedRule, ...] = (
         "932110",
         "Windows command injection",
         r"(?:^|[;&|`])\s*(?:cmd(?:\.exe)?\s+/[ck]|powershell(?:\.exe)?\s+-|certutil(?:\.exe)?\s+-"
-        r"|bitsadmin\s+/|net\s+(?:user|localgroup)\b|type\s+[a-z]:\\)",
-        gate=("cmd", "powershell", "certutil", "bitsadmin", "net ", "type "),
+        r"|bitsadmin\s+/|net\s+(?:user|localgroup)\b|(?:type|dir)\s+[a-z]:\\)",
+        gate=("cmd", "powershell", "certutil", "bitsadmin", "net ", "type ", "dir "),
     ),
     _r(
         "932170",
@@ -322,8 +322,9 @@ RULES: tuple[ManagedRule, ...] = (
         "SQL injection: boolean tautology or quote break",
         # At most one token (or a quote break) before the operator: what libinjection's
         # fingerprint of the first tokens sees, and not "3 < 5 and 7 > 2".
-        rf"^\s*(?:[^'\"`]*['\"`]|[\w.@-]+|\(+)?\s*\)*\s*{_BOOL}\s+(?:not\s+)?\(?\s*{_LITERAL}\s*\)?\s*{_CMP}\s*\(?\s*['\"]?[\w@.-]*"
-        rf"|^\s*(?:[^'\"`]*['\"`]|[\w.@-]+)\s*\)*\s*(?:{_BOOL}|{_CMP})\s*\(\s*select\b"
+        rf"^\s*(?:[^'\"`]*['\"`]|[\w.@-]+|\(+)?\s*\)*\s*{_BOOL}\s+(?:not\s+)?\(*\s*{_LITERAL}\s*\)?\s*{_CMP}\s*\(?\s*['\"]?[\w@.-]*"
+        rf"|^\s*(?:[^'\"`]*['\"`]|[\w.@-]+)\s*\)*\s*(?:{_BOOL}|{_CMP})\s*(?:not\s+)?(?:exists\s*)?\(\s*select\b"
+        rf"|^\s*-?\d+\s*\)*\s*{_BOOL}\s+(?:true|not\s+false)\b"
         rf"|^[^'\"`]*['\"`]\s*\)*\s*{_BOOL}\s+[\w.]+\s*{_CMP}\s*['\"\d(]"
         rf"|\b(?:or|and)\s+(\w+)\s*=\s*\1\b"
         rf"|['\"`]\s*\)*\s*{_BOOL}\s+(?:true|false|null|\d+)\s*(?:$|;|\))"
