@@ -109,7 +109,7 @@ def test_the_openapi_document_is_true(services: NativeStack, service: str) -> No
                 _run(operation.as_strategy(generation_mode=mode), call, examples)
             except Unsatisfiable:
                 pass  # nothing in this operation can be made invalid (no parameters, free text)
-            except Exception as failure:
+            except (Exception, BaseExceptionGroup) as failure:  # schemathesis' FailureGroup
                 failures.append(f"{operation.label} ({mode.value}): {failure}")
             print(f"{operation.label} {mode.value} {time.perf_counter() - started:.1f}s")
     assert not failures, f"{len(failures)} failures:\n\n" + "\n\n".join(failures)
