@@ -154,6 +154,8 @@ class _Views:
         self._urls = [urls[i] for i in kept]
         self._tokens = [tokens[i] for i in kept]
         self._targets = [values[i][0] for i in kept]
+        self.present: frozenset[str] = frozenset().union(*self._tokens)
+        """Every gate substring some value holds: a rule gated on none of them is skipped."""
         self._by_targets: dict[int, list[int]] = {}
         self._cache: dict[tuple[int, str], str] = {}
 
@@ -202,7 +204,9 @@ def inspect(
     views = _Views(_values(path, query, headers, body))
     scored: set[str] = set()  # a rule id scores once, however many of its patterns match
     for rule in RULES:
-        if rule.id not in policy.disabled and rule.id not in scored and views.match(rule):
+        if rule.gate.isdisjoint(views.present) or rule.id in policy.disabled:
+            continue
+        if rule.id not in scored and views.match(rule):
             scored.add(rule.id)
             hits.append((rule.score, rule.id))
     if policy.custom:
