@@ -59,26 +59,28 @@ def stack_error(_: Scope, rejection: Rejection) -> tuple[int, dict[str, Any]]:
     return rejection.status, body
 
 
-class _Rejected(Exception):
+class Rejected(Exception):
+    """Raised by :func:`inspect_head` and :func:`inspect_body`; carries the rejection."""
+
     def __init__(self, rejection: Rejection) -> None:
         super().__init__(rejection.message)
         self.rejection = rejection
 
 
-def _nul(param: str | None) -> _Rejected:
+def _nul(param: str | None) -> Rejected:
     shown = param or "request"
-    return _Rejected(
+    return Rejected(
         Rejection(400, "parameter_invalid", f"{shown}: NUL bytes are not allowed", param)
     )
 
 
-def check_text_pairs(pairs: list[tuple[str, str]]) -> None:
+def _check_text_pairs(pairs: list[tuple[str, str]]) -> None:
     """Query strings and form bodies: no NUL in keys or values, no absurdly deep keys."""
     for key, value in pairs:
         if "\x00" in key or "\x00" in value:
             raise _nul(key.replace("\x00", "") or None)
         if key.count("[") > MAX_DEPTH:
-            raise _Rejected(
+            raise Rejected(
                 Rejection(400, "parameter_invalid", "parameter name nested too deeply", key[:100])
             )
 
@@ -87,9 +89,9 @@ def _child(path: str, key: object) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def check_json_value(document: Any) -> None:
+def _check_json_value(document: Any) -> None:
     """Walks a parsed JSON document without recursion: NUL in strings or keys, integers past
-    64 bits, nesting past :data:`MAX_DEPTH`. Raises ``_Rejected`` naming the dotted path."""
+    64 bits, nesting past :data:`MAX_DEPTH`. Raises :class:`Rejected` naming the dotted path."""
     stack: list[tuple[Any, str, int]] = [(document, "", 0)]
     while stack:
         value, path, depth = stack.pop()
@@ -101,11 +103,11 @@ def check_json_value(document: Any) -> None:
         elif isinstance(value, int):
             if not INT64_MIN <= value <= INT64_MAX:
                 message = f"{path or 'body'}: integers must fit in 64 bits"
-                raise _Rejected(Rejection(400, "parameter_invalid", message, path or None))
+                raise Rejected(Rejection(400, "parameter_invalid", message, path or None))
         else:
             if depth >= MAX_DEPTH:
                 message = f"JSON nested deeper than {MAX_DEPTH} levels"
-                raise _Rejected(Rejection(400, "parameter_invalid", message, path or None))
+                raise Rejected(Rejection(400, "parameter_invalid", message, path or None))
             if isinstance(value, dict):
                 for key, item in value.items():
                     if "\x00" in key:
@@ -115,7 +117,7 @@ def check_json_value(document: Any) -> None:
                 stack.extend((item, _child(path, i), depth + 1) for i, item in enumerate(value))
 
 
-def check_json_body(body: bytes) -> None:
+def _check_json_body(body: bytes) -> None:
     """Rejects what the stack's stores and parsers cannot take; a body the gate accepts parses
     in ``json.loads`` as well (no recursion error, no NaN, no lone surrogate)."""
     try:
@@ -123,7 +125,7 @@ def check_json_body(body: bytes) -> None:
     except orjson.JSONDecodeError as exc:
         deep = "depth limit" in str(exc) or "recursion" in str(exc)
         message = f"JSON nested deeper than {MAX_DEPTH} levels" if deep else f"Invalid JSON: {exc}"
-        raise _Rejected(Rejection(400, "invalid_json", message)) from None
+        raise Rejected(Rejection(400, "invalid_json", message)) from None
     long_digits = _LONG_DIGITS in body.translate(_DIGITS_AS_ZEROS)
     if b"\\u0000" not in body and not long_digits:
         # The common case: no string can hold a NUL, no number can leave int64; only the depth
@@ -131,14 +133,14 @@ def check_json_body(body: bytes) -> None:
         few = body.count(b"[") + body.count(b"{") <= MAX_DEPTH
         if not few and _deeper_than(parsed, MAX_DEPTH):
             message = f"JSON nested deeper than {MAX_DEPTH} levels"
-            raise _Rejected(Rejection(400, "parameter_invalid", message))
+            raise Rejected(Rejection(400, "parameter_invalid", message))
         return
     if long_digits:
         # orjson turns integers past 64 bits into floats; the stdlib keeps them exact. The
         # depth check first keeps the stdlib's recursive parser safe.
-        check_json_value(parsed)
+        _check_json_value(parsed)
         parsed = json.loads(body)
-    check_json_value(parsed)
+    _check_json_value(parsed)
 
 
 def _deeper_than(document: Any, limit: int) -> bool:
@@ -182,28 +184,29 @@ def _path_param(scope: Scope) -> str | None:
 
 
 def inspect_head(scope: Scope) -> None:
-    """Path, query string and header values."""
+    """Path, query string and header values; raises :class:`Rejected`."""
     if "\x00" in scope["path"]:
         raise _nul(_path_param(scope) or "path")
     query: bytes = scope.get("query_string", b"")
     if _might_hold_nul(query) or _brackets(query) > MAX_DEPTH:
-        check_text_pairs(_form_pairs(query))
+        _check_text_pairs(_form_pairs(query))
     for name, value in scope["headers"]:
         if b"\x00" in value:
             raise _nul(name.decode("latin-1"))
 
 
 def inspect_body(content_type: str, body: bytes) -> None:
+    """A JSON or form body (what the services read as forms); raises :class:`Rejected`."""
     if not body:
         return
     media = content_type.split(";")[0].strip().lower()
     if media in _JSON_TYPES or media.endswith("+json"):
-        check_json_body(body)
+        _check_json_body(body)
     elif media.startswith("multipart/"):
         return  # no service here reads multipart; Starlette's parser bounds it
     elif _might_hold_nul(body) or _brackets(body) > MAX_DEPTH:
         # Form bodies, and what the services read as forms (no or another content type).
-        check_text_pairs(_form_pairs(body))
+        _check_text_pairs(_form_pairs(body))
 
 
 class InputGate:
@@ -225,7 +228,7 @@ class InputGate:
             body = await self._read_body(scope, receive)
             content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
             inspect_body(content_type, body)
-        except _Rejected as rejected:
+        except Rejected as rejected:
             await self._reject(scope, send, rejected.rejection)
             return
         replayed = False
@@ -258,9 +261,9 @@ class InputGate:
                 break
         return b"".join(chunks)
 
-    def _too_large(self) -> _Rejected:
+    def _too_large(self) -> Rejected:
         message = f"Request bodies are limited to {self.max_body_bytes} bytes."
-        return _Rejected(Rejection(413, "request_too_large", message))
+        return Rejected(Rejection(413, "request_too_large", message))
 
     async def _reject(self, scope: Scope, send: Send, rejection: Rejection) -> None:
         status, payload = self.render(scope, rejection)
