@@ -3,6 +3,7 @@ from outside like a user, through the edge's one published port: the native e2e 
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ import stripe
 from slack_sdk import WebClient
 from websockets.asyncio.client import connect
 
-from devstack.containers.stack import ContainerStack
+from devstack.containers.stack import PROJECT, ContainerStack
 from devstack.topology import EDGE_ROUTED
 
 pytestmark = pytest.mark.containers
@@ -107,3 +108,18 @@ def test_a_catalog_play_is_steered(edge: httpx.Client) -> None:
     assert played.status_code == 200, played.text
     assert played.json()["manifest"]
     assert played.json()["sources"][-1] == f"http://origin.catalog.local/{title}"
+
+
+def test_a_gateway_stops_cleanly_on_sigterm(compose_stack: ContainerStack) -> None:
+    """As PID 1 an unhandled SIGTERM is ignored: `docker stop` would wait out its timeout and
+    SIGKILL (exit 137). Runs last: it stops chat-gateway-2, then brings it back."""
+    started = time.monotonic()
+    stopped = compose_stack.compose("stop", "--timeout", "20", "chat-gateway-2")
+    took_s = time.monotonic() - started
+    assert stopped.returncode == 0
+    exit_code = compose_stack.engine.cli(
+        "inspect", "--format", "{{.State.ExitCode}}", f"{PROJECT}-chat-gateway-2-1"
+    ).stdout.strip()
+    assert exit_code == "0", f"exit {exit_code} after {took_s:.1f} s"
+    assert took_s < 15, f"took {took_s:.1f} s to stop"
+    assert compose_stack.compose("start", "chat-gateway-2").returncode == 0

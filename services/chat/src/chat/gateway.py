@@ -51,6 +51,7 @@ from stackkit.connections import open_postgres, open_redis
 from stackkit.http import internal_client
 from stackkit.logs import configure_logging, get_logger
 from stackkit.periodic import run_every, run_until_stopped
+from stackkit.signals import until_terminated
 
 log = get_logger(__name__)
 REPLAY_PAGE = 500
@@ -494,7 +495,7 @@ def main() -> None:
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(run(ChatSettings(), args.host, args.port))
+    uvloop.run(until_terminated(run(ChatSettings(), args.host, args.port)))
 
 
 if __name__ == "__main__":

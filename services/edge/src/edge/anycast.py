@@ -35,6 +35,7 @@ from stackkit.logs import configure_logging, get_logger
 from stackkit.middleware import new_request_id
 from stackkit.request_context import set_request_id
 from stackkit.settings import ServiceSettings
+from stackkit.signals import until_terminated
 
 HEAD_LIMIT = 64 * 1024
 HEAD_TIMEOUT_S = 10.0
@@ -265,7 +266,7 @@ def main() -> None:
     settings = AnycastSettings()
     configure_logging("edge-anycast", settings.log_level)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, args.host, args.port))
+        asyncio.run(until_terminated(serve(settings, args.host, args.port)))
 
 
 if __name__ == "__main__":
