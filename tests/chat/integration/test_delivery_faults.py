@@ -233,3 +233,23 @@ async def test_a_malformed_since_is_an_error_event_and_the_socket_keeps_working(
             seen = [orjson.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(2)]
             assert {e["type"] for e in seen} == {"pong", "message"}
             assert [e["seq"] for e in seen if e["type"] == "message"] == [2]
+
+
+async def test_a_message_committed_while_the_route_reaches_the_fanout_still_arrives(
+    chat: NativeStack,
+) -> None:
+    """The fanout routes by the table it has; a message committed after a connection read its
+    positions but routed before its route arrived went to no gateway of this client, and waited
+    for the next message to reveal the gap. The gateway catches up on its own once the route has
+    settled: here with no fanout at all, the message still arrives."""
+    async with httpx.AsyncClient(base_url=chat.url("chat"), timeout=60) as api:
+        channel, members, owner = await seed(api, 2)
+        await asyncio.to_thread(chat.stop, ["chat-fanout"])
+        try:
+            async with following(chat, members[1:], channel) as hellos:
+                await asyncio.wait_for(hellos[0].wait(), 30)
+                assert await post(api, owner, channel, "routed before the route arrived") == 1
+                await eventually(lambda: _has(members[1], 1), timeout_s=15, what="seq 1")
+            assert members[1].seqs == [1]
+        finally:
+            await asyncio.to_thread(chat.start, ["chat-fanout"])

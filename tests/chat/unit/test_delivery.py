@@ -161,3 +161,15 @@ def test_a_gap_in_live_delivery_is_fetched_and_a_leave_stops_delivery() -> None:
     assert delivery.fetched(CHANNEL, [(6, "m6"), (7, "m7")]) == [Write(CHANNEL, ("m6", "m7"))]
     delivery.left(CHANNEL)
     assert delivery.live(CHANNEL, 8, "m8") == []
+
+
+def test_caught_up_fetches_what_was_committed_after_ready_and_nothing_twice() -> None:
+    delivery = ConnectionDelivery[str]()
+    assert delivery.ready({"C1": (3, 3)}) == []
+    assert delivery.caught_up({"C1": 3, "C2": 9}) == [], "nothing newer; not a channel of ours"
+    assert delivery.caught_up({"C1": 5}) == [Fetch("C1", 3)]
+    assert delivery.caught_up({"C1": 6}) == [], "one fetch at a time"
+    assert delivery.fetched("C1", [(4, "m4"), (5, "m5"), (6, "m6")]) == [
+        Write("C1", ("m4", "m5", "m6"))
+    ]
+    assert delivery.live("C1", 6, "m6") == []

@@ -57,6 +57,7 @@ log = get_logger(__name__)
 REPLAY_PAGE = 500
 SLOW_CLIENT_BUFFER = 4 * 2**20  # bytes queued to one socket before it is dropped as too slow
 GATEWAY_TTL_S = 6.0
+ROUTE_SETTLE_S = 2.0  # after a connect, by when every fanout has seen its route (pub/sub: ms)
 EMPTY_FETCH_PAUSE_S = 0.1  # a fetch found nothing new yet: a breath before asking again
 _SEQ = re.compile(r"[0-9]{1,19}")  # ASCII digits only: str.isdigit() also takes "²"
 MAX_SEQ = 2**63 - 1  # seqs are Postgres bigints
@@ -92,6 +93,8 @@ class Client:
     fetches: list[Fetch] = field(default_factory=list)
     fetcher: asyncio.Task[None] | None = None
     """Runs this connection's fetches one after another, while there are any."""
+    settler: asyncio.Task[None] | None = None
+    """Catches up once the fanout surely knows this connection's route (see ``_settle``)."""
     presence_subs: set[str] = field(default_factory=set)
     last_heartbeat: float = field(default_factory=time.monotonic)
     stale: bool = False
@@ -209,6 +212,7 @@ class Gateway:
                                    "detail": "expected <channel>:<seq> with a 64-bit seq",
                                    "got": malformed[:5]})  # fmt: skip
             self._act(client, actions, "replay")
+            client.settler = asyncio.create_task(self._settle(client))
             async for frame in ws:
                 await self._on_frame(client, frame)
         except ConnectionClosed:
@@ -231,6 +235,8 @@ class Gateway:
         self.clients.discard(client)
         if client.fetcher is not None:
             client.fetcher.cancel()
+        if client.settler is not None:
+            client.settler.cancel()
         self.connections.set(len(self.clients))
         user = client.user.id
         mine = self.by_user.get(user, set())
@@ -350,6 +356,18 @@ class Gateway:
                 client.fetches.append(action)
                 if client.fetcher is None:
                     client.fetcher = asyncio.create_task(self._fetch_all(client))
+
+    async def _settle(self, client: Client) -> None:
+        """Once the fanout knows this connection's route, catch up on what it may have routed
+        elsewhere meanwhile (a message committed after ``hello`` read the positions)."""
+        await asyncio.sleep(ROUTE_SETTLE_S)
+        try:
+            last_seqs = await self.store.memberships(client.user.id)
+        except Exception:  # storage is away: the next message's gap shows what is missing
+            log.warning("settle_check_failed", user=client.user.id)
+            return
+        if client.ws.state is State.OPEN:
+            self._act(client, client.delivery.caught_up(last_seqs), "replay")
 
     async def _fetch_all(self, client: Client) -> None:
         """Read each requested range from storage and report it to the machine, one at a time

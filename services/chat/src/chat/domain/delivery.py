@@ -137,6 +137,19 @@ class ConnectionDelivery(Generic[T]):
         state = self.channels.get(channel)
         return [] if state is None else state.fetched(channel, found)
 
+    def caught_up(self, last_seqs: Mapping[str, int]) -> list[Action[T]]:
+        """The store's last ``seq`` per channel, read again once the fanout surely knows this
+        connection's route: a message committed after :meth:`ready` read its positions but
+        planned by the fanout before the route reached it would otherwise wait for the next
+        message to reveal the gap. Fetches whatever is newer than what this connection knows."""
+        actions: list[Action[T]] = []
+        for channel, last_seq in last_seqs.items():
+            state = self.channels.get(channel)
+            if state is not None and last_seq > state.latest:
+                state.latest = last_seq
+                actions += state._flush(channel)
+        return actions
+
     def joined(self, channel: str, last_seq: int) -> None:
         """The user joined ``channel`` when its last message was ``last_seq``."""
         if self._early is not None:
