@@ -74,3 +74,33 @@ def test_ordinary_sentences_reach_the_origin(native_stack: NativeStack, sentence
     status, headers, body = curl(f"{native_stack.edge_url}{TITLES}?q={quote(sentence)}")
     assert status != 403, body
     assert "x-edge-waf-rule" not in headers
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", "description=1%27%20or%20%271%27=%271"),
+        ("application/json", json.dumps({"name": "<svg onload=alert(1)>"})),
+        ("application/json", json.dumps({"genres": ["x; cat /etc/passwd"]})),
+    ],
+)
+def test_attacks_in_a_request_body_are_blocked(
+    native_stack: NativeStack, content_type: str, body: str
+) -> None:
+    status, headers, answer = curl(
+        f"{native_stack.edge_url}{TITLES}/waf-body",
+        "-X", "PUT", "-H", f"content-type: {content_type}", "--data-binary", body,
+    )  # fmt: skip
+    assert status == 403, answer
+    assert headers.get("x-edge-waf-rule"), answer
+
+
+def test_an_ordinary_json_body_reaches_the_origin(native_stack: NativeStack) -> None:
+    title = {"name": "Select Committee; the union (tips)", "genres": ["drama"], "year": 2016,
+             "duration_s": 3000}  # fmt: skip
+    status, headers, answer = curl(
+        f"{native_stack.edge_url}{TITLES}/waf-body-ok",
+        "-X", "PUT", "-H", "content-type: application/json", "--data-binary", json.dumps(title),
+    )  # fmt: skip
+    assert status == 200, answer
+    assert "x-edge-waf-rule" not in headers

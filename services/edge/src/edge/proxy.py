@@ -234,8 +234,8 @@ class Pop:
         problem = framing_problem(request.headers)
         if problem:
             raise RequestRejected(error_reply(400, "invalid_request_error", "bad_framing", problem))
-        self.admit(request, config)
-        body = await self._read_body(request, receive)
+        body = await self._read_body(request, receive)  # the WAF weighs the body too
+        self.admit(request, config, body)
         rule = config.cache_rule(request.path)
         if request.method == "GET" and not (rule and rule.bypass):
             return await self._serve_cacheable(request, rule)
@@ -259,7 +259,7 @@ class Pop:
         if len(self._invalidated) > MAX_INVALIDATED:
             self._invalidated.pop(next(iter(self._invalidated)))
 
-    def admit(self, request: ProxyRequest, config: EdgeConfig) -> None:
+    def admit(self, request: ProxyRequest, config: EdgeConfig, body: bytes = b"") -> None:
         """Raises :class:`RequestRejected` unless the request may go on: its path must be
         routable as received, and a client's request (not a signed tier's) must pass the WAF
         and the rate limits. HTTP requests and WebSocket upgrades alike."""
@@ -272,11 +272,16 @@ class Pop:
                 error_reply(400, "invalid_request_error", "bad_path", "an unroutable path")
             )
         if not request.from_lower_tier:
-            self._protect(request, config)
+            self._protect(request, config, body)
 
-    def _protect(self, request: ProxyRequest, config: EdgeConfig) -> None:
+    def _protect(self, request: ProxyRequest, config: EdgeConfig, body: bytes) -> None:
         verdict = waf.inspect(
-            request.method, request.path, request.query, request.headers, config.waf
+            request.method,
+            request.path,
+            request.query,
+            request.headers,
+            config.waf,
+            body=body or None,
         )
         if verdict.blocked_by:
             self.metrics.blocked.labels(verdict.blocked_by).inc()
