@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import stripe
 from slack_sdk import WebClient
 from websockets.asyncio.client import connect
 
+from devstack.containers.images import LOCAL_PYTHON, ImageBuild, ImageBuilder
 from devstack.containers.stack import PROJECT, ContainerStack
 from devstack.topology import EDGE_ROUTED
 
@@ -125,3 +127,16 @@ def test_a_gateway_stops_cleanly_on_sigterm(compose_stack: ContainerStack) -> No
     assert exit_code == "0", f"exit {exit_code} after {took_s:.1f} s"
     assert took_s < 15, f"took {took_s:.1f} s to stop"
     assert compose_stack.compose("start", "chat-gateway-2").returncode == 0
+
+
+def test_a_dockerfile_that_does_not_build_fails_loudly(
+    compose_stack: ContainerStack, tmp_path: Path
+) -> None:
+    broken = tmp_path / "Dockerfile"
+    broken.write_text("ARG PYTHON_IMAGE=python:3.11-slim-bookworm\nFROM ${PYTHON_IMAGE}\n"
+                      "RUN python -c 'import no_such_module'\n")  # fmt: skip
+    builder = ImageBuilder(compose_stack.engine, tmp_path)
+    if compose_stack.engine.kind == "podman":
+        builder.args["PYTHON_IMAGE"] = LOCAL_PYTHON
+    with pytest.raises(RuntimeError, match="No module named 'no_such_module'"):
+        builder.build(ImageBuild("real-world-architectures/broken:dev", broken, tmp_path))

@@ -153,11 +153,16 @@ class ImageBuilder:
 
     def build(self, build: ImageBuild) -> None:
         started = time.monotonic()
-        print(f"building {build.tag} ({build.dockerfile.relative_to(ROOT)})", flush=True)
+        where = build.dockerfile
+        shown = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
+        print(f"building {build.tag} ({shown})", flush=True)
         self.engine.cli(*self._argv(build), timeout_s=1200, nice=True)
         self.report.seconds[build.tag] = time.monotonic() - started
-        size = self.engine.cli("image", "inspect", "--format", "{{.Size}}", build.tag).stdout
-        self.report.sizes[build.tag] = int(size.strip() or 0)
+        self._record_size(build.tag)
+
+    def _record_size(self, tag: str) -> None:
+        size = self.engine.cli("image", "inspect", "--format", "{{.Size}}", tag).stdout
+        self.report.sizes[tag] = int(size.strip() or 0)
 
     def build_bases(self) -> None:
         """Local stand-ins for the official bases (podman: no registry to pull them from)."""
@@ -168,6 +173,7 @@ class ImageBuilder:
             print(f"building {LOCAL_DEBIAN} (debootstrap)", flush=True)
             _debian_root_image(self.engine, self.workdir)
             self.report.seconds[LOCAL_DEBIAN] = time.monotonic() - started
+            self._record_size(LOCAL_DEBIAN)
         self.args["DEBIAN_IMAGE"] = LOCAL_DEBIAN
         self._build_base(ImageBuild(LOCAL_PYTHON, INFRA / "python.Dockerfile", INFRA))
         self.args["PYTHON_IMAGE"] = LOCAL_PYTHON
