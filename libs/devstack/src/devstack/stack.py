@@ -31,7 +31,7 @@ from devstack.topology import (
     process,
 )
 
-READY_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 120.0
 
 
 def _is_ready(url: str) -> bool:
@@ -164,6 +164,11 @@ class NativeStack:
                 f"{prefix}ACQUIRER_TIMEOUT_S": "2",
                 f"{prefix}IDEMPOTENCY_LOCK_TIMEOUT_S": "10",
                 f"{prefix}WORKER_INTERVAL_S": "1",
+                f"{prefix}WEBHOOK_TIMEOUT_S": "10",
+                f"{prefix}WEBHOOK_MAX_BACKOFF_S": "3600",
+                f"{prefix}WEBHOOK_CONCURRENCY": "64",
+                # Local receivers listen on loopback; production refuses this.
+                f"{prefix}WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             }
         return env | self.overrides.get(spec.name, {})
 
