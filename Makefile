@@ -34,10 +34,11 @@ test-fast: sync ## unit and contract tests only: no servers
 test-containers: sync ## build every image, docker compose up on podman (or Docker), smoke it through the edge, remove it all
 	@RWA_CONTAINERS=1 $(UV) run --frozen pytest tests/containers --timeout=1800 -s -q
 
-lint: sync ## ruff and mypy
+lint: sync ## ruff, mypy and hadolint
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy libs services tests loadtests
+	@$(UV) run --frozen hadolint --no-color Dockerfile infra/containers/*.Dockerfile
 
 fmt: sync ## format and auto-fix
 	@$(UV) run --frozen ruff format .
