@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
+from devstack.containers.images import SERVICE_DOCKERFILE, SERVICES, service_image, service_of
 from devstack.servers import SERVICE_DATABASES, LocalServers
 from devstack.stack import NativeStack
 from devstack.topology import PROCESSES, ProcessSpec
@@ -65,6 +66,27 @@ def test_every_dependency_waits_for_health(compose: dict[str, Any]) -> None:
 @pytest.mark.parametrize("spec", PROCESSES, ids=lambda spec: spec.name)
 def test_compose_runs_the_native_command(compose: dict[str, Any], spec: ProcessSpec) -> None:
     assert compose["services"][spec.name]["command"] == spec.command("0.0.0.0", 8000)
+
+
+def test_compose_builds_only_the_native_runners_processes(compose: dict[str, Any]) -> None:
+    built = {name for name, svc in compose["services"].items() if "build" in svc}
+    assert built == {spec.name for spec in PROCESSES}
+
+
+@pytest.mark.parametrize("spec", PROCESSES, ids=lambda spec: spec.name)
+def test_compose_builds_each_process_from_the_one_dockerfile(
+    compose: dict[str, Any], spec: ProcessSpec
+) -> None:
+    """One Dockerfile for every image; SERVICE, the package whose app the process runs, is the
+    only difference, and the image is tagged for that service."""
+    service = service_of(spec)
+    assert service in SERVICES and (ROOT / "services" / service / "pyproject.toml").is_file()
+    svc = compose["services"][spec.name]
+    context = Path(svc["build"]["context"])
+    assert context == ROOT
+    assert context / svc["build"]["dockerfile"] == SERVICE_DOCKERFILE
+    assert svc["build"].get("args") == {"SERVICE": service}
+    assert svc["image"] == service_image(service)
 
 
 @pytest.mark.parametrize("spec", PROCESSES, ids=lambda spec: spec.name)

@@ -3,7 +3,8 @@
 Under podman (no registry here) the bases are local: a Debian root from ``debootstrap`` turned
 into an image, then stand-ins for ``python:3.11-slim-bookworm`` and the uv image, passed to the
 Dockerfiles as build arguments. Under Docker the Dockerfiles' defaults (the official images)
-are used. Either way the stand-ins for the backing servers are built from infra/containers.
+are used. Either way the stand-ins for the backing servers are built from infra/containers, and
+every service from the one Dockerfile at the repository root, the service a build argument.
 """
 
 import os
@@ -16,12 +17,14 @@ from pathlib import Path
 
 from devstack.binaries import kafka_broker_binary
 from devstack.containers.engine import ROOT, Engine
+from devstack.topology import PROCESSES, ProcessSpec
 
 INFRA = ROOT / "infra" / "containers"
+SERVICE_DOCKERFILE = ROOT / "Dockerfile"
+"""The one Dockerfile of every service image; ``SERVICE`` (a directory of services/) says which."""
 LOCAL_DEBIAN = "localhost/rwa-local/debian:bookworm"
 LOCAL_PYTHON = "localhost/rwa-local/python:3.11"
 LOCAL_UV = "localhost/rwa-local/uv:0.13.9"
-SERVICES = ("catalog", "dispatch", "chat", "payments", "edge")
 CA_IN_BUILD = "/run/rwa-build-ca.pem"
 """Where a build step sees the machine's CA bundle (mounted, never copied into a layer)."""
 
@@ -31,6 +34,8 @@ class ImageBuild:
     tag: str
     dockerfile: Path
     context: Path
+    build_args: dict[str, str] = field(default_factory=dict, hash=False)
+    """This image's own ``--build-arg``s (a service image's ``SERVICE``), beside the bases'."""
 
 
 @dataclass
@@ -45,6 +50,16 @@ class BuildReport:
             f"{tag:<52} {self.seconds[tag]:6.1f} s  {self.sizes.get(tag, 0) / 1e6:7.1f} MB"
             for tag in self.seconds
         ]
+
+
+def service_of(spec: ProcessSpec) -> str:
+    """The workspace package (``services/<name>``) whose image runs the process: the top-level
+    module of its app (``payments.acquirer:create_app`` and ``edge.anycast`` -> payments, edge)."""
+    return spec.app.partition(":")[0].partition(".")[0]
+
+
+SERVICES = tuple(dict.fromkeys(service_of(spec) for spec in PROCESSES))
+"""Every service image, in the order devstack.topology first names a process of it."""
 
 
 def service_image(service: str) -> str:
@@ -72,7 +87,7 @@ BASE_IMAGES = (LOCAL_DEBIAN, LOCAL_PYTHON, LOCAL_UV,
 
 def service_builds() -> list[ImageBuild]:
     return [
-        ImageBuild(service_image(name), ROOT / "services" / name / "Dockerfile", ROOT)
+        ImageBuild(service_image(name), SERVICE_DOCKERFILE, ROOT, build_args={"SERVICE": name})
         for name in SERVICES
     ]
 
@@ -138,7 +153,7 @@ class ImageBuilder:
 
     def _argv(self, build: ImageBuild) -> list[str]:
         argv = ["build", "--tag", build.tag, "--file", str(build.dockerfile)]
-        for name, value in self.args.items():
+        for name, value in {**self.args, **build.build_args}.items():
             argv += ["--build-arg", f"{name}={value}"]
         if self.engine.kind == "podman":
             # --format docker keeps HEALTHCHECK (OCI images drop it); --network host reaches the
@@ -155,7 +170,8 @@ class ImageBuilder:
         started = time.monotonic()
         where = build.dockerfile
         shown = where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
-        print(f"building {build.tag} ({shown})", flush=True)
+        own_args = "".join(f", {name}={value}" for name, value in build.build_args.items())
+        print(f"building {build.tag} ({shown}{own_args})", flush=True)
         self.engine.cli(*self._argv(build), timeout_s=1200, nice=True)
         self.report.seconds[build.tag] = time.monotonic() - started
         self._record_size(build.tag)
