@@ -382,7 +382,8 @@ class Gateway:
                     client.fetches.insert(0, fetch)
                     await asyncio.sleep(1.0)
                     continue
-                found = [(m.seq, text_frame(orjson.dumps(m.as_event()))) for m in page]
+                found = [(m.seq, text_frame(orjson.dumps(m.as_event().model_dump(mode="json"))))
+                         for m in page]  # fmt: skip
                 self._act(client, client.delivery.fetched(fetch.channel, found), "replay")
                 if not page and client.fetches:
                     await asyncio.sleep(EMPTY_FETCH_PAUSE_S)

@@ -16,9 +16,8 @@ from typing import Any
 import asyncpg
 
 from chat.domain.slack import format_ts, new_id
-from chat.events import MESSAGES
+from chat.events import EVENTS, MESSAGES, MemberJoined, MemberLeft, MessagePosted
 from stackkit.errors import Conflict, Invalid, NotFound
-from stackkit.events import Event
 from stackkit.outbox import create_outbox, stage
 from stackkit.schema import apply_schema
 
@@ -52,8 +51,10 @@ class Message:
             found["client_msg_id"] = self.client_msg_id
         return found
 
-    def as_event(self) -> dict[str, Any]:
-        return {"type": "message", "channel": self.channel, **self.as_slack()}
+    def as_event(self) -> MessagePosted:
+        return MessagePosted(channel=self.channel, user=self.user, text=self.text,
+                             ts=format_ts(self.ts_us), seq=self.seq,
+                             client_msg_id=self.client_msg_id or None)  # fmt: skip
 
 
 def _message(row: asyncpg.Record) -> Message:
@@ -187,9 +188,8 @@ class ChatStore:
             await conn.execute(
                 "UPDATE channels SET member_count = member_count - 1 WHERE id = $1", channel_id
             )
-            await stage(
-                conn, MESSAGES.name, membership_event("left", channel_id, user_id, last_seq)
-            )
+            left = MemberLeft(channel=channel_id, user=user_id, last_seq=last_seq)
+            await stage(conn, MESSAGES.name, EVENTS.event(left))
             return True
 
     async def members(self, channel_id: str, viewer: str, after: str, limit: int) -> list[str]:
@@ -264,9 +264,7 @@ class ChatStore:
                     "VALUES ($1, $2, $3, $4, $5, $6)",
                     channel_id, message.seq, message.ts_us, user_id, text, client_msg_id,
                 )  # fmt: skip
-                event = Event(type="chat.message", source="chat", subject=channel_id,
-                              data=message.as_event())  # fmt: skip
-                await stage(conn, MESSAGES.name, event)
+                await stage(conn, MESSAGES.name, EVENTS.event(message.as_event()))
                 return message, True
         except asyncpg.UniqueViolationError:
             # the same client_msg_id committed first in a concurrent transaction
@@ -315,7 +313,10 @@ class ChatStore:
             "UPDATE channels SET member_count = member_count + 1 WHERE id = $1 RETURNING last_seq",
             channel_id,
         )
-        await stage(conn, MESSAGES.name, membership_event("joined", channel_id, user_id, last_seq))
+        # Membership changes travel with the channel's messages (keyed by channel), so the
+        # fanout sees them in order: nobody gets a message posted after they left.
+        joined = MemberJoined(channel=channel_id, user=user_id, last_seq=last_seq)
+        await stage(conn, MESSAGES.name, EVENTS.event(joined))
         return True
 
     async def _require_member(self, conn: Any, channel_id: str, user_id: str) -> None:
@@ -328,13 +329,6 @@ class ChatStore:
             raise NotFound("channel_not_found", param="channel")
         if not row["member"]:
             raise NotInChannel("not_in_channel", param="channel")
-
-
-def membership_event(change: str, channel_id: str, user_id: str, last_seq: int) -> Event:
-    """Membership changes travel on ``chat.messages`` keyed by channel, so the fanout sees them
-    in order with the channel's messages: nobody gets a message posted after they left."""
-    return Event(type=f"chat.member_{change}", source="chat", subject=channel_id,
-                 data={"channel": channel_id, "user": user_id, "last_seq": last_seq})  # fmt: skip
 
 
 async def _by_client_id(
