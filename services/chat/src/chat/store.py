@@ -15,9 +15,17 @@ from typing import Any
 
 import asyncpg
 
+from chat.domain.channels import (
+    ChannelAccess,
+    join_adds_member,
+    require_existing,
+    require_known_users,
+    require_member,
+    require_visible,
+)
 from chat.domain.slack import format_ts, new_id
 from chat.events import EVENTS, MESSAGES, MemberJoined, MemberLeft, MessagePosted
-from stackkit.errors import Conflict, Invalid, NotFound
+from stackkit.errors import Conflict
 from stackkit.outbox import create_outbox, stage
 from stackkit.schema import apply_schema
 
@@ -60,10 +68,6 @@ class Message:
 def _message(row: asyncpg.Record) -> Message:
     return Message(row["channel_id"], row["seq"], row["ts_us"], row["user_id"], row["text"],
                    row["client_msg_id"])  # fmt: skip
-
-
-class NotInChannel(Invalid):
-    """Slack's ``not_in_channel``."""
 
 
 class ChatStore:
@@ -128,16 +132,16 @@ class ChatStore:
         return await self.channel(channel_id, viewer=creator)
 
     async def channel(self, channel_id: str, viewer: str) -> dict[str, Any]:
-        row = await self.pool.fetchrow(
+        row = require_existing(await self.pool.fetchrow(
             "SELECT c.*, EXISTS (SELECT 1 FROM members m WHERE m.channel_id = c.id "
             "AND m.user_id = $2) AS is_member FROM channels c WHERE c.id = $1",
             channel_id, viewer,
-        )  # fmt: skip
-        if row is None or (row["is_private"] and not row["is_member"]):
-            raise NotFound("channel_not_found", param="channel")
+        ))  # fmt: skip
+        require_visible(_access(row))
         return _channel(row)
 
     async def list_channels(self, viewer: str, after: str, limit: int) -> list[dict[str, Any]]:
+        # ChannelAccess.visible, in SQL: the page is of the channels the viewer may see.
         rows = await self.pool.fetch(
             "SELECT c.*, m.user_id IS NOT NULL AS is_member FROM channels c "
             "LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = $1 "
@@ -150,25 +154,23 @@ class ChatStore:
     async def join(self, channel_id: str, user_id: str) -> bool:
         """True if the user was not a member before."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT is_private FROM channels WHERE id = $1 FOR UPDATE", channel_id
+            locked = await conn.fetchval(
+                "SELECT 1 FROM channels WHERE id = $1 FOR UPDATE", channel_id
             )
-            if row is None:
-                raise NotFound("channel_not_found", param="channel")
-            if row["is_private"]:  # only invited: outsiders get channel_not_found
-                await self._require_member(conn, channel_id, user_id)
+            # Asked once the row is locked, so it sees whoever joined meanwhile.
+            access = await self._access(conn, channel_id, user_id) if locked else None
+            if not join_adds_member(access):
                 return False
             return await self._add_member(conn, channel_id, user_id)
 
     async def invite(self, channel_id: str, inviter: str, users: list[str]) -> list[str]:
         """The users added; raises if the inviter is not in the channel or a user is unknown."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._require_member(conn, channel_id, inviter)
+            require_member(await self._access(conn, channel_id, inviter))
             known = {
                 r["id"] for r in await conn.fetch("SELECT id FROM users WHERE id = ANY($1)", users)
             }
-            if missing := [u for u in users if u not in known]:
-                raise NotFound("user_not_found", param=missing[0])
+            require_known_users(users, known)
             return [u for u in dict.fromkeys(users) if await self._add_member(conn, channel_id, u)]
 
     async def leave(self, channel_id: str, user_id: str) -> bool:
@@ -177,8 +179,7 @@ class ChatStore:
             last_seq = await conn.fetchval(
                 "SELECT last_seq FROM channels WHERE id = $1 FOR UPDATE", channel_id
             )
-            if last_seq is None:
-                raise NotFound("channel_not_found", param="channel")
+            require_existing(last_seq)
             removed = await conn.fetchval(
                 "DELETE FROM members WHERE channel_id = $1 AND user_id = $2 RETURNING 1",
                 channel_id, user_id,
@@ -194,7 +195,7 @@ class ChatStore:
 
     async def members(self, channel_id: str, viewer: str, after: str, limit: int) -> list[str]:
         async with self.pool.acquire() as conn:
-            await self._require_member(conn, channel_id, viewer)
+            require_member(await self._access(conn, channel_id, viewer))
             rows = await conn.fetch(
                 "SELECT user_id FROM members WHERE channel_id = $1 AND user_id > $2 "
                 "ORDER BY user_id LIMIT $3",
@@ -244,19 +245,14 @@ class ChatStore:
                                                                     client_msg_id)):  # fmt: skip
                     return found, False
                 now_us = time.time_ns() // 1000
-                row = await conn.fetchrow(
+                row = require_existing(await conn.fetchrow(
                     "UPDATE channels SET last_seq = last_seq + 1, "
                     "last_ts_us = GREATEST(last_ts_us + 1, $2) WHERE id = $1 "
                     "RETURNING last_seq, last_ts_us, is_private, EXISTS "
-                    "(SELECT 1 FROM members WHERE channel_id = $1 AND user_id = $3) AS member",
+                    "(SELECT 1 FROM members WHERE channel_id = $1 AND user_id = $3) AS is_member",
                     channel_id, now_us, user_id,
-                )  # fmt: skip
-                if row is None:
-                    raise NotFound("channel_not_found", param="channel")
-                if not row["member"]:
-                    if row["is_private"]:
-                        raise NotFound("channel_not_found", param="channel")
-                    raise NotInChannel("not_in_channel", param="channel")
+                ))  # fmt: skip
+                require_member(_access(row))  # refused: the rollback gives the seq back
                 message = Message(channel_id, row["last_seq"], row["last_ts_us"], user_id, text,
                                   client_msg_id)  # fmt: skip
                 await conn.execute(
@@ -280,7 +276,7 @@ class ChatStore:
     ) -> tuple[list[Message], bool]:  # fmt: skip
         """Newest first, as Slack answers; (messages, has_more)."""
         async with self.pool.acquire() as conn:
-            await self._require_member(conn, channel_id, viewer)
+            require_member(await self._access(conn, channel_id, viewer))
             op_low, op_high = (">=", "<=") if inclusive else (">", "<")
             rows = await conn.fetch(
                 f"SELECT * FROM messages WHERE channel_id = $1 AND ts_us {op_low} $2 "
@@ -319,16 +315,14 @@ class ChatStore:
         await stage(conn, MESSAGES.name, EVENTS.event(joined))
         return True
 
-    async def _require_member(self, conn: Any, channel_id: str, user_id: str) -> None:
+    async def _access(self, conn: Any, channel_id: str, user_id: str) -> ChannelAccess | None:
+        """How the user stands to the channel; None if there is no such channel."""
         row = await conn.fetchrow(
-            "SELECT c.is_private, m.user_id IS NOT NULL AS member FROM channels c "
+            "SELECT c.is_private, m.user_id IS NOT NULL AS is_member FROM channels c "
             "LEFT JOIN members m ON m.channel_id = c.id AND m.user_id = $2 WHERE c.id = $1",
             channel_id, user_id,
         )  # fmt: skip
-        if row is None or (row["is_private"] and not row["member"]):
-            raise NotFound("channel_not_found", param="channel")
-        if not row["member"]:
-            raise NotInChannel("not_in_channel", param="channel")
+        return None if row is None else _access(row)
 
 
 async def _by_client_id(
@@ -339,6 +333,10 @@ async def _by_client_id(
         channel_id, user_id, client_msg_id,
     )  # fmt: skip
     return _message(row) if row else None
+
+
+def _access(row: asyncpg.Record) -> ChannelAccess:
+    return ChannelAccess(row["is_private"], row["is_member"])
 
 
 def _channel(row: asyncpg.Record) -> dict[str, Any]:
