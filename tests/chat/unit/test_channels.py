@@ -21,7 +21,7 @@ EVERY_STANDING = [MISSING, PUBLIC_MEMBER, PUBLIC_OUTSIDER, PRIVATE_MEMBER, PRIVA
 
 
 def _refusal(error: DomainError) -> tuple[type[DomainError], str, str | None]:
-    return type(error), str(error), error.param
+    return type(error), error.code, error.param
 
 
 @pytest.mark.parametrize(

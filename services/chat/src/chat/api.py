@@ -5,7 +5,6 @@
 with ``base_url="http://<host>/chat/api/"``.
 """
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +33,16 @@ from stackkit.service import development_only
 
 router = APIRouter()
 log = get_logger(__name__)
-_ERROR_CODE = re.compile(r"^[a-z_]{3,64}$")
+
+SLACK_ERRORS: dict[str, str] = {
+    "channel_not_found": "channel_not_found",
+    "not_in_channel": "not_in_channel",
+    "user_not_found": "user_not_found",
+    "name_taken": "name_taken",
+    "invalid_cursor": "invalid_cursor",
+}
+"""The Slack ``error`` a domain error's ``code`` answers as; any other is ``invalid_arguments``
+(an unparsable ``oldest``, say), so a client only ever sees errors Slack documents."""
 
 
 class SlackError(Exception):
@@ -133,13 +141,16 @@ async def call_method(name: str, request: Request) -> JSONResponse:
     except SlackError as error:
         return ORJSONResponse({"ok": False, "error": error.error, **error.extra})
     except DomainError as error:
-        code = str(error) if _ERROR_CODE.match(str(error)) else "invalid_arguments"
-        return ORJSONResponse({"ok": False, "error": code})
+        return ORJSONResponse({"ok": False, "error": slack_error(error)})
     except orjson.JSONDecodeError:
         return ORJSONResponse({"ok": False, "error": "invalid_json"})
     except Exception:
         log.exception("method_failed", method=name)
         return ORJSONResponse({"ok": False, "error": "fatal_error"}, status_code=500)
+
+
+def slack_error(error: DomainError) -> str:
+    return SLACK_ERRORS.get(error.code, "invalid_arguments")
 
 
 def render_rejection(scope: Scope, rejection: Rejection) -> tuple[int, dict[str, Any]]:
@@ -168,7 +179,7 @@ def _seq_cursor(cursor: str) -> int:
     value = decode_cursor(cursor, "seq")
     # A seq is a Postgres bigint: a forged cursor past it is a bad cursor, not a driver error.
     if not (value.isascii() and value.isdigit() and len(value) < 20 and int(value) <= INT64_MAX):
-        raise Invalid("invalid_cursor", param="cursor")
+        raise Invalid("a seq cursor past a bigint", code="invalid_cursor", param="cursor")
     return int(value)
 
 

@@ -127,7 +127,8 @@ class ChatStore:
                     channel_id, name, is_private, creator,
                 )  # fmt: skip
             except asyncpg.UniqueViolationError as error:
-                raise Conflict("name_taken", param="name") from error
+                raise Conflict(f"a channel named {name} exists", code="name_taken",
+                               param="name") from error  # fmt: skip
             await self._add_member(conn, channel_id, creator)
         return await self.channel(channel_id, viewer=creator)
 

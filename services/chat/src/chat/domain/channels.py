@@ -30,7 +30,8 @@ class ChannelAccess:
 
 
 def _channel_not_found() -> NotFound:
-    return NotFound("channel_not_found", param="channel")
+    return NotFound("no such channel, or not one the user may see", code="channel_not_found",
+                    param="channel")  # fmt: skip
 
 
 def require_existing(found: T | None) -> T:
@@ -53,7 +54,7 @@ def require_member(access: ChannelAccess | None) -> None:
     """Reading, posting and inviting: ``channel_not_found`` if the user may not even see the
     channel, ``not_in_channel`` if they see it but are not in it."""
     if not require_visible(access).is_member:
-        raise Invalid("not_in_channel", param="channel")
+        raise Invalid("the user is not in the channel", code="not_in_channel", param="channel")
 
 
 def join_adds_member(access: ChannelAccess | None) -> bool:
@@ -66,4 +67,4 @@ def join_adds_member(access: ChannelAccess | None) -> bool:
 def require_known_users(requested: Iterable[str], known: Set[str]) -> None:
     """Invitations name existing users only: ``user_not_found`` names the first unknown one."""
     if missing := [user for user in requested if user not in known]:
-        raise NotFound("user_not_found", param=missing[0])
+        raise NotFound(f"no user {missing[0]}", code="user_not_found", param=missing[0])

@@ -40,8 +40,13 @@ def decode_cursor(cursor: str, kind: str) -> str:
     try:
         decoded = base64.urlsafe_b64decode(cursor.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise Invalid("invalid_cursor", param="cursor") from error
+        raise _invalid_cursor() from error
     found, _, value = decoded.partition(":")
     if found != kind or not value:
-        raise Invalid("invalid_cursor", param="cursor")
+        raise _invalid_cursor()
     return value
+
+
+def _invalid_cursor() -> Invalid:
+    return Invalid("invalid_cursor: not a cursor this API handed out", code="invalid_cursor",
+                   param="cursor")  # fmt: skip
