@@ -1,6 +1,11 @@
 """A transactional outbox: stage events in the same transaction as the change they describe,
 and relay them to Kafka afterwards, so an event is never lost to a crash and never published
 for a change that rolled back. Consumers dedupe on the event id (the relay is at-least-once).
+
+Staging also sends a Postgres ``NOTIFY`` that is delivered when (and only if) the transaction
+commits; every relay ``LISTEN``s, so a commit in any process (payments stages in its API and
+relays in its worker) kicks the relay at once. An idle sweep catches what no notification
+announced: rows a crashed relay left, or commits made while a relay's listener was down.
 """
 
 import asyncio
@@ -28,6 +33,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
 """
 RELAY_BATCH = 500
+OUTBOX_CHANNEL = "stackkit_outbox"
+"""The ``NOTIFY`` channel of staged events (per database, as the outbox table is)."""
 
 log = get_logger(__name__)
 
@@ -37,12 +44,16 @@ async def create_outbox(pool: "asyncpg.Pool[asyncpg.Record]") -> None:
 
 
 async def stage(conn: Connection, topic: str, event: Event) -> None:
-    """Call inside the transaction that makes the change."""
+    """Call inside the transaction that makes the change; its commit kicks the relays."""
+    # One round trip for both. Postgres folds equal notifications of one transaction into
+    # one, so a transaction staging many events wakes each relay once.
     await conn.execute(
-        "INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)",
+        "WITH staged AS (INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3) "
+        "RETURNING id) SELECT pg_notify($4, '') FROM staged",
         topic,
         event.subject,
         event.encode(),
+        OUTBOX_CHANNEL,
     )
 
 
@@ -71,8 +82,11 @@ async def relay(pool: "asyncpg.Pool[asyncpg.Record]", producer: EventProducer) -
 
 
 class OutboxRelay:
-    """Relays soon after a commit (``kick()``), and every ``idle_s`` anyway for what a crashed
-    process staged: the latency of a kick is one Kafka round trip, not a polling interval."""
+    """Relays soon after a commit, and every ``idle_s`` anyway for what no notification
+    announced: the latency of a commit is one Kafka round trip, not a polling interval.
+
+    A commit anywhere kicks it through ``LISTEN`` on one connection of ``pool`` (held while
+    it runs, re-opened on the next sweep when lost); ``kick()`` does it in-process."""
 
     def __init__(
         self, pool: "asyncpg.Pool[asyncpg.Record]", producer: EventProducer, idle_s: float
@@ -81,21 +95,67 @@ class OutboxRelay:
         self._producer = producer
         self._idle_s = idle_s
         self._kicked = asyncio.Event()
+        self._listener: Connection | None = None
         self.relayed = 0
+
+    @property
+    def listening(self) -> bool:
+        if self._listener is None:
+            return False
+        try:
+            return not self._listener.is_closed()
+        except asyncpg.InterfaceError:  # the pool took back a connection it saw die
+            return False
 
     def kick(self) -> None:
         self._kicked.set()
 
+    def _notified(self, *_: object) -> None:
+        self.kick()
+
     async def run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kicked.wait(), self._idle_s)
-            self._kicked.clear()
-            try:
-                while sent := await relay(self._pool, self._producer):
-                    self.relayed += sent
-            except Exception:
-                log.exception("outbox_relay_failed")
+        try:
+            while True:
+                await self._keep_listening()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kicked.wait(), self._idle_s)
+                # Cleared before relaying: a commit during the relay sets it again, so the
+                # rows that relay's query did not see go on the next round, not the next sweep.
+                self._kicked.clear()
+                try:
+                    while sent := await relay(self._pool, self._producer):
+                        self.relayed += sent
+                except Exception:
+                    log.exception("outbox_relay_failed")
+        finally:
+            await self._stop_listening()
+
+    async def _keep_listening(self) -> None:
+        """LISTEN unless already listening; on failure the idle sweep carries on alone."""
+        if self.listening:
+            return
+        await self._stop_listening()
+        try:
+            conn = await self._pool.acquire(timeout=self._idle_s)
+        except Exception:
+            log.warning("outbox_listen_failed", exc_info=True)
+            return
+        try:
+            await conn.add_listener(OUTBOX_CHANNEL, self._notified)
+        except Exception:
+            log.warning("outbox_listen_failed", exc_info=True)
+            await self._pool.release(conn)
+            return
+        self._listener = conn
+        self.kick()  # what was committed while nobody listened goes now, not at the sweep
+
+    async def _stop_listening(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.remove_listener(OUTBOX_CHANNEL, self._notified)
+            with contextlib.suppress(Exception):
+                await self._pool.release(conn)
 
 
 def start_relay(
