@@ -1,19 +1,11 @@
-"""The stack's one error model.
+"""The stack's one error model, as the domain sees it.
 
-Domain code raises :class:`DomainError` subclasses with no HTTP in them; one table here maps
-them to status codes and to the body ``{"error": {"type", "code", "message", "param",
-"request_id"}}``. Bad input is always a 4xx, never a 500. Unexpected exceptions become a 500
-in the same shape in :mod:`stackkit.middleware`, where the request id is still known.
+Domain code raises :class:`DomainError` subclasses with no HTTP in them: a kind of failure
+(the class), a stable machine-readable ``code``, a message and the parameter at fault. This
+module imports no web framework, so any ``domain/`` package may raise these;
+:mod:`stackkit.http_errors` (beside the app factory) maps them to status codes and to the
+body ``{"error": {"type", "code", "message", "param", "request_id"}}``.
 """
-
-from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from stackkit.request_context import current_request_id
 
 
 class DomainError(Exception):
@@ -48,92 +40,21 @@ class Unauthorized(DomainError):
 
 
 class Unavailable(DomainError):
+    """A dependency cannot serve now; the same request may succeed later."""
+
     error_type = "api_error"
     code = "dependency_unavailable"
 
 
 class UpstreamUnreachable(DomainError):
+    """A proxy got no usable answer from the service behind it."""
+
     error_type = "api_error"
     code = "upstream_unreachable"
 
 
 class UpstreamTimeout(DomainError):
+    """A proxy's upstream did not answer in time (it may still be acting on the request)."""
+
     error_type = "api_error"
     code = "upstream_timeout"
-
-
-STATUS_BY_ERROR: dict[type[DomainError], int] = {
-    Invalid: 400,
-    Unauthorized: 401,
-    NotFound: 404,
-    Conflict: 409,
-    UpstreamUnreachable: 502,
-    Unavailable: 503,
-    UpstreamTimeout: 504,
-}
-
-_TYPE_BY_STATUS = {
-    401: "authentication_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    405: "invalid_request_error",
-    429: "rate_limit_error",
-}
-
-
-def error_body(
-    *, error_type: str, code: str, message: str, param: str | None = None
-) -> dict[str, Any]:
-    return {
-        "error": {
-            "type": error_type,
-            "code": code,
-            "message": message,
-            "param": param,
-            "request_id": current_request_id(),
-        }
-    }
-
-
-def status_for(error: DomainError) -> int:
-    for cls in type(error).__mro__:
-        if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]
-    return 400
-
-
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
-    body = error_body(
-        error_type=exc.error_type, code=exc.code, message=exc.message, param=exc.param
-    )
-    return JSONResponse(body, status_code=status_for(exc))
-
-
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    param = ".".join(loc) or None
-    message = f"{param}: {first['msg']}" if param else str(first["msg"])
-    body = error_body(
-        error_type="invalid_request_error", code="parameter_invalid", message=message, param=param
-    )
-    return JSONResponse(body, status_code=400)
-
-
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    body = error_body(
-        error_type=_TYPE_BY_STATUS.get(exc.status_code, "api_error"),
-        code=code,
-        message=str(exc.detail),
-    )
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)

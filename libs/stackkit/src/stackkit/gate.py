@@ -19,7 +19,7 @@ import orjson
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stackkit.errors import error_body
+from stackkit.http_errors import error_body
 
 MAX_DEPTH = 32
 """Deepest JSON nesting (or bracketed form key) accepted; real bodies here are under 6."""

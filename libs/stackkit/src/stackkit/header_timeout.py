@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from stackkit.errors import error_body
+from stackkit.http_errors import error_body
 from stackkit.parse_errors import JsonErrorsHttpTools
 
 HEADER_TIMEOUT_ENV = "HTTP_HEADER_TIMEOUT_S"

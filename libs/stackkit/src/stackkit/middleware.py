@@ -8,7 +8,7 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stackkit.errors import error_body
+from stackkit.http_errors import error_body
 from stackkit.logs import get_logger
 from stackkit.metrics import HttpMetrics
 from stackkit.request_context import set_request_id

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from stackkit.errors import NotFound, install_error_handlers
+from stackkit.errors import NotFound
 from stackkit.gate import InputGate, Renderer, stack_error
+from stackkit.http_errors import install_error_handlers
 from stackkit.logs import configure_logging, get_logger
 from stackkit.metrics import HttpMetrics
 from stackkit.middleware import RequestMiddleware

@@ -30,7 +30,7 @@ from edge.domain.anycast import (
     parse_pops,
     rank,
 )
-from stackkit.errors import error_body
+from stackkit.http_errors import error_body
 from stackkit.logs import configure_logging, get_logger
 from stackkit.middleware import new_request_id
 from stackkit.request_context import set_request_id

@@ -8,6 +8,7 @@ a dictionary lookup and a write, not a router and a middleware stack.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -41,7 +42,8 @@ from edge.probes import note
 from edge.routing import forwardable_headers, framing_problem
 from edge.settings import EdgeSettings
 from edge.upstream import ResponseTooLarge, UpstreamFailed, UpstreamResponse
-from stackkit.errors import error_body
+from stackkit.errors import DomainError, UpstreamTimeout, UpstreamUnreachable
+from stackkit.http_errors import error_body, status_and_body
 from stackkit.logs import get_logger
 from stackkit.middleware import new_request_id
 from stackkit.request_context import set_request_id
@@ -112,10 +114,30 @@ def error_reply(
     headers: Headers | None = None,
     cache_status: str = "DYNAMIC",
 ) -> Reply:
-    body = orjson.dumps(error_body(error_type=error_type, code=code, message=message))
+    body = error_body(error_type=error_type, code=code, message=message)
+    return _json_reply(status, body, headers or [], cache_status)
+
+
+def domain_error_reply(error: DomainError) -> Reply:
+    """The reply for one of the stack's errors, in its status and body (e.g. upstream 502s)."""
+    status, body = status_and_body(error)
+    return _json_reply(status, body, [], "DYNAMIC")
+
+
+def _json_reply(status: int, body: dict[str, Any], headers: Headers, cache_status: str) -> Reply:
     return Reply(
-        status, [("content-type", "application/json"), *(headers or [])], body, cache_status
+        status,
+        [("content-type", "application/json"), *headers],
+        orjson.dumps(body),
+        cache_status,
     )
+
+
+def upstream_failure(prefix: str, failure: UpstreamFailed) -> DomainError:
+    """What the client hears of a failed upstream: the route, never the origin's address."""
+    if failure.timed_out:
+        return UpstreamTimeout(f"/{prefix} timed out")
+    return UpstreamUnreachable(f"/{prefix} is unreachable")
 
 
 class Pop:
@@ -200,16 +222,10 @@ class Pop:
         except RequestRejected as rejected:
             reply = rejected.reply
         except ResponseTooLarge as exc:
-            reply = error_reply(502, "api_error", "upstream_response_too_large", str(exc))
+            reply = domain_error_reply(exc)
         except UpstreamFailed as exc:
             log.warning("upstream_failed", route=route.prefix, error=str(exc))
-            reply = (
-                error_reply(504, "api_error", "upstream_timeout", f"/{route.prefix} timed out")
-                if exc.timed_out
-                else error_reply(
-                    502, "api_error", "upstream_unreachable", f"/{route.prefix} is unreachable"
-                )
-            )
+            reply = domain_error_reply(upstream_failure(route.prefix, exc))
         await self._send(send, reply, request)
         self.metrics.requests.labels(route.prefix, reply.cache_status, str(reply.status)).inc()
 

@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from edge.domain.freshness import Headers
+from stackkit.errors import UpstreamUnreachable
 from stackkit.http import KEEPALIVE_EXPIRY_S
 
 CONNECT_TIMEOUT_S = 2.0
@@ -32,8 +33,11 @@ class UpstreamFailed(Exception):
         self.timed_out = timed_out
 
 
-class ResponseTooLarge(Exception):
-    pass
+class ResponseTooLarge(UpstreamUnreachable):
+    """The upstream's answer is over the limit: a 502 like an unreachable upstream (none of
+    it reaches the client), but not a failure to fall back from or serve stale over."""
+
+    code = "upstream_response_too_large"
 
 
 @dataclass(frozen=True)

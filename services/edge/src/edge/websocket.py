@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -18,7 +19,8 @@ from edge.domain import trust
 from edge.domain.config import Route
 from edge.domain.freshness import header_value
 from edge.routing import forwardable_headers
-from stackkit.errors import error_body
+from stackkit.errors import NotFound, Unavailable, UpstreamUnreachable
+from stackkit.http_errors import error_body, status_and_body
 from stackkit.logs import get_logger
 from stackkit.middleware import new_request_id
 from stackkit.request_context import set_request_id
@@ -67,14 +69,12 @@ async def relay(
     refused connection; ``on_unreachable`` hears of each), within the relay budget."""
     if relays.active >= relays.limit:
         await receive()  # websocket.connect
+        message = f"this PoP relays at most {relays.limit} WebSockets; retry on another connection"
         await _deny(
             scope,
             send,
-            503,
-            "relay_capacity",
-            f"this PoP relays at most {relays.limit} WebSockets; retry on another connection",
+            status_and_body(Unavailable(message, code="relay_capacity")),
             [(b"x-edge-pop", pop_name.encode()), (b"retry-after", b"1")],
-            error_type="api_error",
         )
         return
     relays.active += 1
@@ -103,14 +103,8 @@ async def _relay(
     ]
     await receive()  # websocket.connect
     if not route.websocket:
-        await _deny(
-            scope,
-            send,
-            404,
-            "not_found",
-            f"/{route.prefix} takes no WebSocket upgrades",
-            edge_headers,
-        )
+        message = f"/{route.prefix} takes no WebSocket upgrades"
+        await _deny(scope, send, status_and_body(NotFound(message, code="not_found")), edge_headers)
         return
     forwarded = [
         (k, v)
@@ -133,28 +127,21 @@ async def _relay(
             )
             break
         except aiohttp.WSServerHandshakeError as exc:
-            await _deny(
-                scope,
-                send,
-                exc.status,
-                "upgrade_refused",
-                f"the origin refused the upgrade ({exc.status})",
-                edge_headers,
+            # The origin's own status (401 for a bad token) crosses, in the stack's body.
+            refusal = error_body(
+                error_type="invalid_request_error",
+                code="upgrade_refused",
+                message=f"the origin refused the upgrade ({exc.status})",
             )
+            await _deny(scope, send, (exc.status, refusal), edge_headers)
             return
         except (aiohttp.ClientError, OSError) as exc:
             log.warning("websocket_origin_unreachable", origin=origin, error=repr(exc))
             if on_unreachable is not None and isinstance(exc, aiohttp.ClientConnectorError):
                 on_unreachable(origin)
     if upstream is None:
-        await _deny(
-            scope,
-            send,
-            502,
-            "upstream_unreachable",
-            f"no /{route.prefix} origin is reachable",
-            edge_headers,
-        )
+        unreachable = UpstreamUnreachable(f"no /{route.prefix} origin is reachable")
+        await _deny(scope, send, status_and_body(unreachable), edge_headers)
         return
     await send(
         {"type": "websocket.accept", "subprotocol": upstream.protocol, "headers": edge_headers}
@@ -207,18 +194,17 @@ async def _pump(upstream: aiohttp.ClientWebSocketResponse, receive: Receive, sen
 async def _deny(
     scope: Scope,
     send: Send,
-    status: int,
-    code: str,
-    message: str,
+    answer: tuple[int, dict[str, Any]],
     headers: list[tuple[bytes, bytes]],
-    error_type: str = "invalid_request_error",
 ) -> None:
-    """Refuse the upgrade with an HTTP response where the server supports it (ASGI's
-    WebSocket Denial Response), else with a close before accepting (the server sends 403)."""
+    """Refuse the upgrade with ``answer`` (status, error body) where the server supports it
+    (ASGI's WebSocket Denial Response), else with a close before accepting (the server sends
+    403)."""
     if "websocket.http.response" not in scope.get("extensions", {}):
         await send({"type": "websocket.close", "code": 1008})
         return
-    body = orjson.dumps(error_body(error_type=error_type, code=code, message=message))
+    status, error = answer
+    body = orjson.dumps(error)
     await send(
         {
             "type": "websocket.http.response.start",

@@ -37,7 +37,8 @@ from payments.domain.routing import (
     choose_acquirer,
 )
 from payments.targets import Resolver, TargetRefused, resolve_target, system_resolver
-from stackkit.errors import DomainError, Unavailable, error_body, status_for
+from stackkit.errors import DomainError, Unavailable
+from stackkit.http_errors import status_and_body
 from stackkit.logs import get_logger
 from stackkit.transactions import Connection, serializable
 
@@ -171,15 +172,7 @@ class Payments:
                 async with self.pool.acquire() as conn:
                     await store.unlock_key(conn, key_row["id"])
                 raise
-            response = Response(
-                status_for(error),
-                error_body(
-                    error_type=error.error_type,
-                    code=error.code,
-                    message=error.message,
-                    param=error.param,
-                ),
-            )
+            response = Response(*status_and_body(error))
         except BaseException:
             async with self.pool.acquire() as conn:
                 await store.unlock_key(conn, key_row["id"])
