@@ -80,7 +80,9 @@ class Ledger:
         }
 
 
-class Unavailable(Conflict):
+class AcquirerUnavailable(Conflict):
+    """A simulated outage; a 409 as the payments client reads it: nothing was processed."""
+
     error_type = "api_error"
     code = "acquirer_unavailable"
 
@@ -116,7 +118,7 @@ def create_app(settings: AcquirerSettings | None = None) -> FastAPI:
         if profile.latency_ms:
             await asyncio.sleep(profile.latency_ms / 1000)
         if rng.random() < profile.error_rate:
-            raise Unavailable(f"{settings.name} is having trouble; nothing was processed")
+            raise AcquirerUnavailable(f"{settings.name} is having trouble; nothing was processed")
 
     @app.get("/profile", tags=["acquirer"])
     async def get_profile() -> Profile:

@@ -1,6 +1,6 @@
 """Stripe-shaped domain errors; the API maps them to status codes and bodies."""
 
-from stackkit.errors import Conflict, DomainError, Invalid, NotFound
+from stackkit.errors import Conflict, Invalid, NotFound
 
 
 class InvalidRequest(Invalid):
@@ -23,14 +23,3 @@ class IdempotencyMismatch(Invalid):
 class IdempotencyInFlight(Conflict):
     error_type = "idempotency_error"
     code = "idempotency_key_in_use"
-
-
-class CardDeclined(DomainError):
-    """402 card_error: the charge was declined (the PaymentIntent records it too)."""
-
-    error_type = "card_error"
-    code = "card_declined"
-
-    def __init__(self, message: str, *, decline_code: str, code: str = "card_declined") -> None:
-        super().__init__(message, param=None, code=code)
-        self.decline_code = decline_code
