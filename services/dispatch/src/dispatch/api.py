@@ -12,18 +12,16 @@ from dispatch.domain.geo import validate_point
 from dispatch.domain.ownership import area_of
 from dispatch.domain.search import MAX_RADIUS_M
 from dispatch.domain.trips import TripAction
-from dispatch.events import LOCATIONS
+from dispatch.events import EVENTS, LOCATIONS, DriverPosition, DriverStatus
 from dispatch.locations import LocationIndex, LocationUpdate
 from dispatch.membership import Membership
 from dispatch.trips import Trips
 from stackkit.errors import Invalid
-from stackkit.events import Event
 from stackkit.kafka import EventProducer
 from stackkit.service import from_state
 
 MAX_BATCH = 1000
 DRIVER_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
-DriverStatus = Literal["offline", "available", "on_trip"]
 
 router = APIRouter(prefix="/v1", tags=["locations"])
 
@@ -80,18 +78,13 @@ async def _ingest(
         for i, u in enumerate(batch)
     ]
     applied = await index.update(updates)
-    await events.publish_many(
-        LOCATIONS.name,
-        [
-            Event(
-                type="dispatch.driver.location",
-                source="dispatch",
-                subject=u.driver_id,
-                data={"lat": u.point.lat, "lng": u.point.lng, "status": u.status, "ts_ms": u.ts_ms},
-            )
-            for u in updates
-        ],
-    )
+    positions = [
+        DriverPosition(
+            driver_id=u.driver_id, lat=u.point.lat, lng=u.point.lng, status=u.status, ts_ms=u.ts_ms
+        )
+        for u in updates
+    ]
+    await events.publish_many(LOCATIONS.name, [EVENTS.event(p) for p in positions])
     return applied
 
 

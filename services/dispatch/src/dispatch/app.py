@@ -12,7 +12,7 @@ from dispatch.store import ensure_schema
 from dispatch.trips import Trips
 from stackkit.connections import open_backends
 from stackkit.http import internal_client
-from stackkit.outbox import create_outbox, relay
+from stackkit.outbox import create_outbox, start_relay
 from stackkit.periodic import run_every
 from stackkit.service import ReadinessCheck, create_service_app
 
@@ -25,7 +25,8 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         app.state.locations = LocationIndex(app.state.redis, stale_after_s=settings.stale_after_s)
         await ensure_schema(app.state.db)
         await create_outbox(app.state.db)
-        run_every(stack, 0.5, lambda: relay(app.state.db, app.state.events), "outbox-relay")
+        # Kicked by every commit that stages a trip event; swept every 0.5 s for leftovers.
+        app.state.relay = start_relay(stack, app.state.db, app.state.events, idle_s=0.5)
         app.state.surge = SurgeBoard(
             app.state.redis,
             stale_after_s=settings.stale_after_s,

@@ -21,19 +21,15 @@ from dispatch.domain.matching import rank_drivers
 from dispatch.domain.ownership import area_of
 from dispatch.domain.surge import quote
 from dispatch.domain.trips import HOLDS_DRIVER, TRIP_LIFECYCLE, TripAction, TripStatus
-from dispatch.events import TRIPS
+from dispatch.events import EVENTS, TRIPS, TripChange, TripChanged
 from dispatch.locations import LocationIndex
 from stackkit.errors import Conflict, NotFound
-from stackkit.events import Event
 from stackkit.kafka import EventProducer
 from stackkit.logs import get_logger
 from stackkit.outbox import stage
 from stackkit.transactions import Connection
 
 log = get_logger(__name__)
-
-
-_EVENT_FIELDS = ("id", "rider_id", "status", "driver_id", "offered_driver", "fare_amount", "surge")
 
 
 class NotYourTrip(Conflict):
@@ -73,18 +69,12 @@ class Trips:
             conn, trip["id"], before.value, after.value, action.value, actor
         )
         trip.update(fields, status=after.value)
-        await self._stage(conn, trip, action.value)
+        await self._stage(conn, trip, action)
 
     @staticmethod
-    async def _stage(conn: Connection, trip: store.Row, what: str) -> None:
+    async def _stage(conn: Connection, trip: store.Row, change: TripChange) -> None:
         """The trip's event, committed with the change (the outbox relays it to Kafka)."""
-        event = Event(
-            type=f"dispatch.trip.{what}",
-            source="dispatch",
-            subject=trip["id"],
-            data={k: v for k, v in trip.items() if k in _EVENT_FIELDS},
-        )
-        await stage(conn, TRIPS.name, event)
+        await stage(conn, TRIPS.name, EVENTS.event(TripChanged.of(trip, change)))
 
     async def request(
         self, rider_id: str, pickup: Point, dropoff: Point, quote_id: str | None = None
