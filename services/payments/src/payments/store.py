@@ -13,8 +13,7 @@ from typing import Any
 import asyncpg
 
 from payments.domain.ledger import Entry
-from payments.events import PAYMENT_EVENTS
-from stackkit.events import Event
+from payments.events import EVENTS, PAYMENT_EVENTS, StripeEvent
 from stackkit.outbox import create_outbox, stage
 from stackkit.schema import apply_schema
 from stackkit.transactions import Connection
@@ -228,26 +227,20 @@ async def post_ledger(
 
 
 async def insert_event(conn: Connection, merchant_id: str, event_type: str, obj: Row) -> str:
-    """Stripe's Event object, and its twin staged in the outbox for Kafka, in one transaction."""
+    """Stripe's Event object, and its twin staged in the outbox for Kafka, in one transaction;
+    ``event_type`` is one of :data:`payments.events.StripeEventType` (else a ValueError)."""
     event_id = new_id("evt")
     created = now()
-    data = {"object": obj}
+    twin = StripeEvent(stripe_type=event_type, merchant_id=merchant_id, created=created, object=obj)
     await conn.execute(
         "INSERT INTO events (id, merchant_id, type, created, data) VALUES ($1, $2, $3, $4, $5)",
         event_id,
         merchant_id,
         event_type,
         created,
-        json.dumps(data),
+        json.dumps({"object": obj}),
     )
-    envelope = Event(
-        id=event_id,
-        type=f"payments.{event_type}",
-        source="payments",
-        subject=str(obj.get("payment_intent") or obj.get("id") or merchant_id),
-        data={"merchant_id": merchant_id, "created": created, **data},
-    )
-    await stage(conn, PAYMENT_EVENTS.name, envelope)
+    await stage(conn, PAYMENT_EVENTS.name, EVENTS.event(twin, event_id=event_id))
     return event_id
 
 

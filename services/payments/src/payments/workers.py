@@ -20,7 +20,7 @@ from stackkit.connections import open_backends
 from stackkit.consumer import consume
 from stackkit.inbox import PostgresInbox
 from stackkit.logs import get_logger
-from stackkit.outbox import relay
+from stackkit.outbox import start_relay
 from stackkit.periodic import run_every
 from stackkit.service import ReadinessCheck, create_service_app
 
@@ -60,7 +60,8 @@ def create_worker_app(settings: PaymentsSettings | None = None) -> FastAPI:
         interval = settings.worker_interval_s
         run_every(stack, interval, payments.complete_abandoned, "reaper")
         run_every(stack, interval, payments.reconcile_stuck, "reconciler")
-        run_every(stack, interval, lambda: relay(app.state.db, app.state.events), "relay")
+        # Kicked by the API processes' commits (NOTIFY), swept every interval for leftovers.
+        app.state.relay = start_relay(stack, app.state.db, app.state.events, idle_s=interval)
         run_every(stack, interval, sender.tick, "webhooks")
         run_every(stack, 60.0, payments.expire_keys, "key-expiry")
         return checks
