@@ -10,6 +10,7 @@ from websockets.frames import Frame
 from websockets.protocol import State
 from websockets.streams import StreamReader
 
+from chat.domain.token_bucket import TokenBucket
 from chat.gateway import Client
 from chat.store import User
 
@@ -48,7 +49,8 @@ def events(transport: RecordingTransport) -> list[dict[str, Any]]:
 
 def test_deliveries_before_hello_wait_for_it() -> None:
     socket = OpenSocket()
-    client = Client(cast(ServerConnection, socket), User("U1", "ada"), "xoxp-t")
+    client = Client(cast(ServerConnection, socket), User("U1", "ada"), "xoxp-t",
+                    bucket=TokenBucket.for_rate(20.0, now=0.0))  # fmt: skip
     client.send_event({"type": "member_joined_channel", "channel": "C1"})
     assert socket.transport.written == []
     client.greet({"type": "hello"})

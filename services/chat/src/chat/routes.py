@@ -1,15 +1,18 @@
-"""Which users each gateway holds, shared through Redis.
+"""Which users each gateway holds, shared through Redis: both sides of it.
 
-A gateway records its users in the set ``chat:routes:<gateway>`` and announces each change on
-the pub/sub channel ``chat:routes``; it refreshes its entry in ``chat:gateways`` (scored by
-expiry) while alive. The fanout keeps the whole table in memory: a full reload on start and
-every few seconds, the announcements in between, and a dead gateway's users drop out when its
-entry expires.
+A gateway (:class:`GatewayRoutes`) records its users in the set ``chat:routes:<gateway>`` and
+announces each change on the pub/sub channel ``chat:routes`` (a :class:`RouteChange`); it
+refreshes its entry in ``chat:gateways`` (scored by expiry) while alive. The fanout
+(:class:`RouteTable`) keeps the whole table in memory: a full reload on start and every few
+seconds, the announcements in between, and a dead gateway's users drop out when its entry
+expires.
 """
 
 import asyncio
 import contextlib
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
@@ -21,6 +24,8 @@ ROUTES_CHANNEL = "chat:routes"
 GATEWAYS_KEY = "chat:gateways"
 GATEWAY_CHANNEL = "chat:gateway:"  # + gateway id: the fanout's deliveries to it
 PRESENCE_CHANNEL = "chat:presence"
+GATEWAY_TTL_S = 6.0
+"""A gateway's entry in ``chat:gateways`` lapses this long after its last announcement."""
 
 log = get_logger(__name__)
 
@@ -30,7 +35,64 @@ async def live_gateways(redis: "aioredis.Redis") -> list[str]:
     return [as_text(g) for g in found if isinstance(g, bytes | str)]
 
 
+@dataclass(frozen=True)
+class RouteChange:
+    """One announcement on ``chat:routes``: ``+<gateway> <user>`` (the gateway holds the user
+    now) or ``-<gateway> <user>`` (no longer)."""
+
+    held: bool
+    gateway: str
+    user: str
+
+    def encode(self) -> str:
+        return f"{'+' if self.held else '-'}{self.gateway} {self.user}"
+
+    @classmethod
+    def decode(cls, raw: str) -> "RouteChange | None":
+        """None for anything but a ``+`` or ``-`` announcement."""
+        sign, gateway_and_user = raw[:1], raw[1:]
+        if sign not in ("+", "-"):
+            return None
+        gateway, _, user = gateway_and_user.partition(" ")
+        return cls(sign == "+", gateway, user)
+
+
+class GatewayRoutes:
+    """One gateway's side: the users it holds, recorded and announced as they come and go."""
+
+    def __init__(self, redis: "aioredis.Redis", gateway: str) -> None:
+        self._redis = redis
+        self.gateway = gateway
+
+    async def reset(self) -> None:
+        """On start: a restarted gateway holds nobody yet."""
+        await self._redis.delete(ROUTES_KEY + self.gateway)
+
+    async def held(self, user: str) -> None:
+        """The user's first connection here opened."""
+        await self._redis.sadd(ROUTES_KEY + self.gateway, user)
+        await self._redis.publish(ROUTES_CHANNEL, RouteChange(True, self.gateway, user).encode())
+
+    async def released(self, user: str) -> None:
+        """The user's last connection here closed."""
+        await self._redis.srem(ROUTES_KEY + self.gateway, user)
+        await self._redis.publish(ROUTES_CHANNEL, RouteChange(False, self.gateway, user).encode())
+
+    async def announce(self, users: Collection[str]) -> None:
+        """Refresh this gateway's entry; if Redis lost its routes (a restart without
+        persistence), write ``users`` again so the fanout finds the users connected here."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(GATEWAYS_KEY, {self.gateway: time.time() + GATEWAY_TTL_S})
+            pipe.scard(ROUTES_KEY + self.gateway)
+            _, held = await pipe.execute()
+        if held == 0 and users:
+            await self._redis.sadd(ROUTES_KEY + self.gateway, *users)
+            log.warning("gateway_routes_restored", users=len(users))
+
+
 class RouteTable:
+    """The fanout's side: every live gateway's users, in memory."""
+
     def __init__(self, redis: "aioredis.Redis") -> None:
         self._redis = redis
         self.users_by_gateway: dict[str, set[str]] = {}
@@ -44,14 +106,15 @@ class RouteTable:
             table[gateway] = {as_text(u) for u in users}
         self.users_by_gateway = table
 
-    def apply(self, change: str) -> None:
-        """``+<gateway> <user>`` or ``-<gateway> <user>``."""
-        sign, gateway_and_user = change[:1], change[1:]
-        gateway, _, user = gateway_and_user.partition(" ")
-        if sign == "+":
-            self.users_by_gateway.setdefault(gateway, set()).add(user)
-        elif sign == "-":
-            self.users_by_gateway.get(gateway, set()).discard(user)
+    def apply(self, raw: str) -> None:
+        """An announcement from ``chat:routes`` (see :class:`RouteChange`)."""
+        change = RouteChange.decode(raw)
+        if change is None:
+            return
+        if change.held:
+            self.users_by_gateway.setdefault(change.gateway, set()).add(change.user)
+        else:
+            self.users_by_gateway.get(change.gateway, set()).discard(change.user)
 
     async def wait_current(self, timeout_s: float) -> None:
         """Until the table follows Redis again (at once when it does); gives up after

@@ -1,0 +1,3 @@
+from chat.gateway.server import main
+
+main()
