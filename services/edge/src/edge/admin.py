@@ -20,7 +20,6 @@ from edge.domain.config import (
 from edge.proxy import Pop
 from edge.replica import ConfigReplica
 from stackkit.errors import Invalid, Unauthorized
-from stackkit.outbox import OutboxRelay
 from stackkit.service import from_state
 
 ROUTE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
@@ -117,7 +116,6 @@ def validated(key: str, value: Any) -> Any:
 Db = Annotated["asyncpg.Pool[asyncpg.Record]", from_state("db")]
 Replica = Annotated[ConfigReplica, from_state("replica")]
 PopState = Annotated[Pop, from_state("pop")]
-Relay = Annotated[OutboxRelay, from_state("relay")]
 
 
 def require_admin(pop: PopState, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -131,16 +129,14 @@ router = APIRouter(prefix="/_edge", tags=["config plane"])
 Admin = Depends(require_admin)
 
 
-async def _append(
-    pool: "asyncpg.Pool[asyncpg.Record]", relay: OutboxRelay, entries: dict[str, Any]
-) -> dict[str, Any]:
+async def _append(pool: "asyncpg.Pool[asyncpg.Record]", entries: dict[str, Any]) -> dict[str, Any]:
+    # The commit kicks every PoP's outbox relay (NOTIFY): the change is on Kafka at once.
     change = await configlog.write(pool, entries)
-    relay.kick()
     return {"version": change.version, "written_at": change.written_at}
 
 
 @router.put("/config", dependencies=[Admin], summary="Set and delete keys in one new version")
-async def write_config(body: ConfigWrite, pool: Db, relay: Relay) -> dict[str, Any]:
+async def write_config(body: ConfigWrite, pool: Db) -> dict[str, Any]:
     if not body.set and not body.delete:
         raise Invalid("nothing to change: give `set` and/or `delete`")
     entries: dict[str, Any] = {key: validated(key, value) for key, value in body.set.items()}
@@ -148,14 +144,14 @@ async def write_config(body: ConfigWrite, pool: Db, relay: Relay) -> dict[str, A
         if key in entries:
             raise Invalid(f"{key} is both set and deleted", param=key)
         entries[key] = None
-    return await _append(pool, relay, entries)
+    return await _append(pool, entries)
 
 
 @router.post("/purge", dependencies=[Admin], summary="Purge cached URLs or prefixes on every PoP")
-async def purge(body: PurgeValue, pool: Db, relay: Relay) -> dict[str, Any]:
+async def purge(body: PurgeValue, pool: Db) -> dict[str, Any]:
     if not body.urls and not body.prefixes:
         raise Invalid("nothing to purge: give `urls` and/or `prefixes`")
-    return await _append(pool, relay, {PURGE: body.model_dump()})
+    return await _append(pool, {PURGE: body.model_dump()})
 
 
 @router.get("/config", summary="The config this PoP serves, and when recent changes landed")

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from edge import admin, configlog, probes, websocket
 from edge.domain.config import ChangeSet, Route
 from edge.domain.origins import parse_origins
+from edge.events import CONFIG_TOPIC, EVENTS, TOPICS, ConfigChanged
 from edge.metrics import EdgeMetrics
 from edge.proxy import Pop
 from edge.replica import ConfigReplica
@@ -67,7 +68,7 @@ class ReplicaInbox:
 
 async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
     settings: EdgeSettings = app.state.settings
-    checks = await open_backends(app, stack, settings, topics=[configlog.CONFIG_TOPIC])
+    checks = await open_backends(app, stack, settings, topics=TOPICS)
     pool = app.state.db
     await configlog.create_schema(pool)
     metrics = EdgeMetrics(app.state.metrics.registry)
@@ -107,14 +108,16 @@ async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
     )
 
     async def on_change(event: Event, target: ConfigReplica) -> None:
-        await target.receive(configlog.change_from_event(event), fetch)
+        match EVENTS.parse(event):
+            case ConfigChanged() as changed:
+                await target.receive(changed.change_set(), fetch)
 
     checks["config-feed"] = consume(
         stack,
         settings=settings,
         startup_timeout_s=settings.startup_timeout_s,
         group_id=f"edge-config-{settings.pop_name}",
-        topics=(configlog.CONFIG_TOPIC.name,),
+        topics=(CONFIG_TOPIC.name,),
         handler=on_change,
         inbox=ReplicaInbox(replica),
         dead_letters=app.state.events,

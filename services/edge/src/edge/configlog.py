@@ -8,13 +8,9 @@ import asyncpg
 import orjson
 
 from edge.domain.config import PURGE, ChangeSet
-from stackkit.events import Event
-from stackkit.kafka import TopicSpec
+from edge.events import CONFIG_TOPIC, EVENTS, ConfigChanged
 from stackkit.outbox import create_outbox, stage
 from stackkit.schema import apply_schema
-
-CONFIG_TOPIC = TopicSpec("edge.config", partitions=1)
-"""One partition: every PoP sees changes in version order."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS config_head (
@@ -70,26 +66,9 @@ async def write(pool: "asyncpg.Pool[asyncpg.Record]", entries: dict[str, Any]) -
                     orjson.dumps(value).decode(),
                     version,
                 )
-        await stage(conn, CONFIG_TOPIC.name, change_event(change))
+        # Committed with the change; every relay is kicked by the commit (outbox NOTIFY).
+        await stage(conn, CONFIG_TOPIC.name, EVENTS.event(ConfigChanged.of(change)))
     return change
-
-
-def change_event(change: ChangeSet) -> Event:
-    return Event(
-        type="edge.config.changed",
-        source="edge",
-        subject="config",
-        data={
-            "version": change.version,
-            "written_at": change.written_at,
-            "entries": change.entries,
-        },
-    )
-
-
-def change_from_event(event: Event) -> ChangeSet:
-    data = event.data
-    return ChangeSet(int(data["version"]), float(data["written_at"]), dict(data["entries"]))
 
 
 async def since(pool: "asyncpg.Pool[asyncpg.Record]", version: int) -> list[ChangeSet]:
