@@ -8,8 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from catalog.domain.fill import blend_popularity, isp_hit_share, plan_fill, plan_fleet
+from catalog.domain.fleet import Appliance
 from catalog.domain.ladder import DeviceProfile, ladder, manifest
-from catalog.domain.steering import Appliance, Client, rank_sources
+from catalog.domain.steering import Client, rank_sources
 from catalog.seed import GENRES, prior_popularity, seed_titles
 from catalog.topology import default_topology
 from stackkit.errors import Invalid

@@ -9,12 +9,13 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from catalog.domain.fleet import Appliance
 from catalog.domain.ladder import DeviceProfile, ladder, manifest
-from catalog.domain.steering import Appliance, Client, rank_sources
+from catalog.domain.steering import Client, rank_sources
 from catalog.evcache import ZonedCache
-from catalog.events import PLAYS
+from catalog.events import EVENTS, ID, PLAYS, Play
 from catalog.filling import FillPlanner, FillReport
-from catalog.plays import Play, as_event, trending
+from catalog.popularity import trending
 from catalog.rows import build_rows
 from catalog.store import CatalogStore
 from catalog.topology import ORIGIN_URL
@@ -22,7 +23,6 @@ from stackkit.errors import NotFound
 from stackkit.service import from_state
 
 router = APIRouter(prefix="/v1")
-ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 
 class Title(BaseModel):
@@ -165,7 +165,7 @@ async def play(
     max_height: Annotated[int, Query()],
     bandwidth_kbps: Annotated[float, Query()],
 ) -> Playback:
-    await get_title(title_id, store, cache)  # 404 for an unknown title
+    await read_title(title_id, store, cache)  # 404 for an unknown title
     device = DeviceProfile.parse([c.strip() for c in codecs.split(",") if c.strip()], max_height)
     rungs = manifest(ladder(), device, bandwidth_kbps)
     sources = rank_sources(Client(isp, region), title_id, list(fleet.values()), ORIGIN_URL)
@@ -267,7 +267,7 @@ class RowsView(BaseModel):
     "/plays", tags=["plays"], status_code=202, summary="A playback start, progress or stop"
 )
 async def report_play(play: Play, request: Request) -> dict[str, str]:
-    event = as_event(play)
+    event = EVENTS.event(play)
     await request.app.state.events.publish(PLAYS.name, event)
     return {"event_id": event.id}
 
@@ -284,7 +284,7 @@ class PlayBatch(BaseModel):
     summary="Up to 500 plays at once, as players send their telemetry",
 )
 async def report_plays(batch: PlayBatch, request: Request) -> dict[str, list[str]]:
-    events = [as_event(play) for play in batch.plays]
+    events = [EVENTS.event(play) for play in batch.plays]
     await request.app.state.events.publish_many(PLAYS.name, events)
     return {"event_ids": [event.id for event in events]}
 

@@ -12,18 +12,10 @@ from dataclasses import dataclass, field, replace
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from catalog import popularity
 from catalog.domain.fill import FillPlan, blend_popularity, isp_hit_share, plan_fleet
-from catalog.domain.steering import Appliance
+from catalog.domain.fleet import Appliance
 from catalog.topology import ISPS, REGIONS, forecast
-from stackkit.connections import as_text
-
-POPULAR_KEY = "catalog:popular:"  # zset per region: title -> playback starts
-ISP_PLAYS_KEY = "catalog:isp-plays:"  # zset per ISP: title -> playback starts
-
-
-async def play_counts(redis: "aioredis.Redis", key: str) -> dict[str, float]:
-    pairs = await redis.zrange(key, 0, -1, withscores=True)
-    return {as_text(pair[0]): float(pair[1]) for pair in pairs if isinstance(pair, tuple)}
 
 
 @dataclass
@@ -63,7 +55,7 @@ class FillPlanner:
         )  # fmt: skip
 
     async def run(self) -> FillReport:
-        live = {region: await play_counts(self._redis, POPULAR_KEY + region) for region in REGIONS}
+        live = {region: await popularity.region_starts(self._redis, region) for region in REGIONS}
         predicted = {
             region: blend_popularity(self._forecast[region], live[region], self._pseudo_plays)
             for region in REGIONS
@@ -72,7 +64,7 @@ class FillPlanner:
         plays = [
             (isp, title, count)
             for isp in ISPS
-            for title, count in (await play_counts(self._redis, ISP_PLAYS_KEY + isp)).items()
+            for title, count in (await popularity.isp_starts(self._redis, isp)).items()
         ]
         share, by_isp = isp_hit_share(plays, self._fleet.values(), plans)
         for appliance_id, plan in plans.items():

@@ -11,7 +11,7 @@ changed at run time to watch steering route around a failure.
 from dataclasses import replace
 
 from catalog.domain.fill import plan_fleet
-from catalog.domain.steering import Appliance
+from catalog.domain.fleet import Appliance
 from catalog.seed import prior_popularity
 
 ISPS = {

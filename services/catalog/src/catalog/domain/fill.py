@@ -8,7 +8,7 @@ cut at capacity. The plan says what to add and what to evict.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from catalog.domain.steering import Appliance
+from catalog.domain.fleet import Appliance
 
 STICKINESS = 1.2
 

@@ -7,18 +7,7 @@ appliance, or one without the file, is never offered. Within a tier the least lo
 
 from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Appliance:
-    id: str
-    kind: str  # "isp" (embedded in an ISP) or "ixp" (at a peering point)
-    isp: str | None
-    region: str
-    url: str
-    healthy: bool = True
-    load: float = 0.0  # 0..1
-    files: frozenset[str] = frozenset()
-    capacity_files: int = 100
+from catalog.domain.fleet import Appliance
 
 
 @dataclass(frozen=True)
