@@ -21,7 +21,10 @@ from devstack.processes import LocalProcess
 
 ROOT = Path(__file__).resolve().parents[5]
 CONTAINERS_CONF = ROOT / "infra" / "containers" / "containers.conf"
-PODMAN_PACKAGES = ("podman", "runc", "debootstrap", "aardvark-dns", "netavark")
+# iptables too: netavark programs the project network's NAT with it, and apt's
+# --no-install-recommends leaves it out (compose up then fails: "netavark: No such file or
+# directory").
+PODMAN_PACKAGES = ("podman", "runc", "debootstrap", "aardvark-dns", "netavark", "iptables")
 
 
 class EngineUnavailable(RuntimeError):
@@ -118,13 +121,14 @@ def _docker_answers(env: dict[str, str]) -> bool:
 
 def ensure_podman() -> None:
     """Install podman and its helpers with apt when missing (CI runs as root)."""
-    missing = [name for name in ("podman", "runc", "debootstrap") if not shutil.which(name)]
+    missing = [name for name in ("podman", "runc", "debootstrap", "iptables")
+               if not shutil.which(name)]  # fmt: skip
     if not missing and Path("/usr/lib/podman/aardvark-dns").exists():
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise EngineUnavailable(
             f"no Docker engine answers and podman is not installed (missing: {missing}); "
-            "install Docker or, as root on Debian, podman runc debootstrap aardvark-dns"
+            f"install Docker or, as root on Debian, {' '.join(PODMAN_PACKAGES)}"
         )
     apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for argv in (
