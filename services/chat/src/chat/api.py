@@ -26,6 +26,7 @@ from chat.domain.slack import (
 )
 from chat.presence import presence_of
 from chat.store import ChatStore, User
+from stackkit.authorization import bearer_token
 from stackkit.errors import DomainError, Invalid
 from stackkit.gate import INT64_MAX, Rejection, stack_error
 from stackkit.logs import get_logger
@@ -108,10 +109,8 @@ async def _params(request: Request) -> dict[str, str]:
 
 
 def _token(request: Request, params: dict[str, str]) -> str | None:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return params.get("token") or None
+    # The header first, as Slack reads it; the ``token`` parameter is the older way.
+    return bearer_token(request.headers.get("authorization")) or params.get("token") or None
 
 
 async def authenticate(store: ChatStore, token: str | None) -> User:

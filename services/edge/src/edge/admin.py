@@ -19,6 +19,7 @@ from edge.domain.config import (
 )
 from edge.proxy import Pop
 from edge.replica import ConfigReplica
+from stackkit.authorization import bearer_token
 from stackkit.errors import Invalid, Unauthorized
 from stackkit.service import from_state
 
@@ -119,9 +120,12 @@ PopState = Annotated[Pop, from_state("pop")]
 
 
 def require_admin(pop: PopState, authorization: Annotated[str | None, Header()] = None) -> None:
-    # Constant time: a byte-by-byte compare leaks how much of a guess was right.
-    expected = f"Bearer {pop.settings.admin_token}".encode()
-    if not hmac.compare_digest((authorization or "").encode("latin-1", "replace"), expected):
+    token = bearer_token(authorization)
+    # Constant time: a byte-by-byte compare leaks how much of a guess was right. The header as
+    # its bytes on the wire (ASGI servers decode headers as latin-1), the setting as UTF-8.
+    if token is None or not hmac.compare_digest(
+        token.encode("latin-1", "replace"), pop.settings.admin_token.encode()
+    ):
         raise Unauthorized("the config plane needs `Authorization: Bearer <EDGE_ADMIN_TOKEN>`")
 
 

@@ -14,6 +14,7 @@ from payments.openapi_docs import query_parameters, request_body
 from payments.store import create_merchant, merchant_for_key
 from payments.usecases import Payments
 from payments.usecases import Request as PaymentsRequest
+from stackkit.authorization import bearer_token
 from stackkit.errors import Unauthorized
 from stackkit.service import development_only, from_state
 
@@ -27,9 +28,11 @@ PaymentsDep = Annotated[Payments, from_state("payments")]
 
 def _secret(request: Request) -> str:
     header = request.headers.get("authorization", "")
+    token = bearer_token(header)
+    if token is not None:
+        return token
+    # Stripe also takes the key as a Basic username (``curl -u sk_test_...:``).
     scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value:
-        return value.strip()
     if scheme.lower() == "basic" and value:
         try:
             return base64.b64decode(value).decode().split(":", 1)[0]

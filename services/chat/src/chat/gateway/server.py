@@ -29,6 +29,7 @@ from chat.gateway.presence import GatewayPresence
 from chat.routes import GATEWAY_CHANNEL, GATEWAY_TTL_S, PRESENCE_CHANNEL, GatewayRoutes
 from chat.settings import ChatSettings
 from chat.store import ChatStore, User
+from stackkit.authorization import bearer_token
 from stackkit.connections import open_postgres, open_redis
 from stackkit.http import internal_client
 from stackkit.logs import configure_logging, get_logger
@@ -117,10 +118,9 @@ class Gateway:
             return response
         if url.path != "/ws":
             return conn.respond(HTTPStatus.NOT_FOUND, "not found\n")
-        token = parse_qs(url.query).get("token", [""])[0]
-        scheme, _, credentials = (request.headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() == "bearer" and credentials.strip():
-            token = credentials.strip()
+        query_token = parse_qs(url.query).get("token", [""])[0]
+        # The header wins; the query is for browsers, which cannot set headers on a WebSocket.
+        token = bearer_token(request.headers.get("Authorization")) or query_token
         if not token:
             return conn.respond(HTTPStatus.UNAUTHORIZED, "not_authed\n")
         user = await self.store.user_by_token(token)
