@@ -1,4 +1,8 @@
-"""Opening backends (Postgres, Redis, Kafka) on a lifespan's exit stack, each with its check."""
+"""Opening backends (Postgres, Redis, Kafka) on a lifespan's exit stack, each with its check.
+
+The clients made here meet the ``fault.redis`` / ``fault.postgres`` / ``fault.kafka.produce``
+flags (``stackkit.faults``); :func:`open_backends` also opens the process's run-time flags.
+"""
 
 from contextlib import AsyncExitStack
 
@@ -9,6 +13,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from stackkit.faults import FaultableRedis, postgres_fault_on_acquire
+from stackkit.flags import open_flags
 from stackkit.kafka import EventProducer, TopicSpec, ensure_topics
 from stackkit.retrying import retry_until_available
 from stackkit.service import ReadinessCheck
@@ -18,10 +24,13 @@ from stackkit.settings import KafkaSettings, PostgresSettings, RedisSettings, Se
 async def open_postgres(
     stack: AsyncExitStack, dsn: str, *, timeout_s: float, max_size: int = 10
 ) -> tuple["asyncpg.Pool[asyncpg.Record]", ReadinessCheck]:
-    """A pool that survives a server restart: broken connections are replaced on acquire."""
+    """A pool that survives a server restart: broken connections are replaced on acquire.
+    Every acquire meets the ``fault.postgres`` flag."""
 
     async def connect() -> "asyncpg.Pool[asyncpg.Record]":
-        return await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, timeout=5)
+        return await asyncpg.create_pool(
+            dsn, min_size=1, max_size=max_size, timeout=5, setup=postgres_fault_on_acquire
+        )
 
     pool = await retry_until_available(connect, what="postgres", timeout_s=timeout_s)
     stack.push_async_callback(pool.close)
@@ -42,7 +51,7 @@ async def open_redis(
 ) -> tuple["aioredis.Redis", ReadinessCheck]:
     # A restarted server leaves every pooled connection dead: without a retry, each one fails
     # one command before the pool replaces it. One quick retry on a fresh connection instead.
-    client = aioredis.Redis.from_url(
+    client = FaultableRedis.from_url(
         url,
         socket_connect_timeout=2,
         socket_timeout=5,
@@ -80,10 +89,13 @@ async def open_backends(
 
     By the settings' mixins: :class:`PostgresSettings` gives ``app.state.db`` (a pool),
     :class:`RedisSettings` gives ``app.state.redis``, and :class:`KafkaSettings` gives
-    ``app.state.events`` (an :class:`EventProducer`, with ``topics`` created).
+    ``app.state.events`` (an :class:`EventProducer`, with ``topics`` created). Every process
+    also gets the run-time flags (``stackkit.flags``), their metrics on the app's registry.
     """
     timeout = settings.startup_timeout_s
     checks: dict[str, ReadinessCheck] = {}
+    metrics = getattr(app.state, "metrics", None)
+    await open_flags(stack, settings, metrics.registry if metrics is not None else None)
     if isinstance(settings, PostgresSettings):
         app.state.db, checks["postgres"] = await open_postgres(
             stack, settings.database_url, timeout_s=timeout

@@ -13,10 +13,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from stackkit.events import Event
+from stackkit.faults import KafkaProduceFaultInjected, apply_fault
+from stackkit.flags import ARMED_FAULTS
 from stackkit.logs import get_logger
 from stackkit.retrying import retry_until_available
 
 log = get_logger(__name__)
+
+PRODUCE_SITE = "kafka.produce"
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,10 @@ async def ensure_topics(bootstrap_servers: str, topics: list[TopicSpec]) -> None
 
 
 class EventProducer:
-    """Publishes envelopes keyed by their subject, waiting for the broker's acknowledgement."""
+    """Publishes envelopes keyed by their subject, waiting for the broker's acknowledgement.
+
+    Every publish meets the ``kafka.produce`` fault flag first (one per call: a batch is one).
+    """
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
@@ -77,10 +84,14 @@ class EventProducer:
         return cls(producer)
 
     async def publish(self, topic: str, event: Event) -> None:
+        if (fault := ARMED_FAULTS.get(PRODUCE_SITE)) is not None:
+            await apply_fault(PRODUCE_SITE, fault, KafkaProduceFaultInjected)
         await self._producer.send_and_wait(topic, event.encode(), key=event.subject.encode())
 
     async def publish_many(self, topic: str, events: list[Event]) -> None:
         """Send a batch without a round trip each (the producer batches them), then await all."""
+        if (fault := ARMED_FAULTS.get(PRODUCE_SITE)) is not None:
+            await apply_fault(PRODUCE_SITE, fault, KafkaProduceFaultInjected)
         futures = [
             await self._producer.send(topic, event.encode(), key=event.subject.encode())
             for event in events
@@ -90,6 +101,8 @@ class EventProducer:
     async def publish_raw(
         self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> None:
+        if (fault := ARMED_FAULTS.get(PRODUCE_SITE)) is not None:
+            await apply_fault(PRODUCE_SITE, fault, KafkaProduceFaultInjected)
         await self._producer.send_and_wait(topic, value, key=key, headers=headers)
 
     async def check(self) -> None:
