@@ -1,6 +1,7 @@
 """One switch per service for development-only endpoints, off in production."""
 
 from contextlib import AsyncExitStack
+from typing import ClassVar, Literal
 
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -51,3 +52,40 @@ def test_development_can_switch_them_off(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_production_refuses_to_turn_them_on() -> None:
     with pytest.raises(ValidationError, match="development endpoints"):
         WidgetSettings(environment="production", dev_endpoints=True)
+
+
+class GadgetSettings(ServiceSettings):
+    """A service with a development-only switch of its own, beside the endpoints'."""
+
+    model_config = SettingsConfigDict(env_prefix="GADGET_")
+    DEVELOPMENT_SWITCHES: ClassVar[dict[str, str]] = {
+        **ServiceSettings.DEVELOPMENT_SWITCHES,
+        "allow_shortcuts": "shortcuts cannot be allowed in production",
+    }
+
+    allow_shortcuts: bool | None = None
+
+
+@pytest.mark.parametrize(
+    ("environment", "value", "on"),
+    [
+        ("development", None, True),
+        ("development", True, True),
+        ("development", False, False),
+        ("production", None, False),
+        ("production", False, False),
+    ],
+)
+def test_a_development_switch_is_on_in_development_unless_turned_off(
+    environment: Literal["development", "production"], value: bool | None, on: bool
+) -> None:
+    settings = GadgetSettings(environment=environment, allow_shortcuts=value)
+    assert settings.development_switch("allow_shortcuts") is on
+    assert settings.dev_endpoints_enabled is (environment == "development")
+
+
+def test_production_refuses_every_development_switch_with_its_own_reason() -> None:
+    with pytest.raises(ValidationError, match="shortcuts cannot be allowed in production"):
+        GadgetSettings(environment="production", allow_shortcuts=True)
+    with pytest.raises(ValidationError, match="development endpoints"):
+        GadgetSettings(environment="production", dev_endpoints=True)

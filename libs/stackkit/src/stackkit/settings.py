@@ -4,7 +4,7 @@ Compose and the native runner set the same variable names, so a service never kn
 of the two started it.
 """
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +14,12 @@ class ServiceSettings(BaseSettings):
     """Fields every process has. Subclasses set ``model_config`` with their own ``env_prefix``."""
 
     model_config = SettingsConfigDict(env_prefix="STACK_", extra="ignore", frozen=True)
+
+    DEVELOPMENT_SWITCHES: ClassVar[dict[str, str]] = {
+        "dev_endpoints": "development endpoints cannot be turned on in production",
+    }
+    """Development-only switches (``bool | None`` fields) and what production says when one
+    is turned on; a subclass adds its own to its base's. See :meth:`development_switch`."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     environment: Literal["development", "production"] = "development"
@@ -30,17 +36,24 @@ class ServiceSettings(BaseSettings):
         ),
     )
 
+    def development_switch(self, name: str) -> bool:
+        """Whether the development-only switch ``name`` is on: unset, on in development and off
+        in production; set, as set, except that production refuses to turn it on."""
+        if self.environment == "production":
+            return False
+        return getattr(self, name) is not False
+
     @property
     def dev_endpoints_enabled(self) -> bool:
         """Whether this process serves its development-only endpoints (one switch per service)."""
-        if self.environment == "production":
-            return False
-        return self.dev_endpoints is not False
+        return self.development_switch("dev_endpoints")
 
     @model_validator(mode="after")
-    def _refuse_dev_endpoints_in_production(self) -> "ServiceSettings":
-        if self.environment == "production" and self.dev_endpoints:
-            raise ValueError("development endpoints cannot be turned on in production")
+    def _refuse_development_switches_in_production(self) -> "ServiceSettings":
+        if self.environment == "production":
+            for name, refusal in self.DEVELOPMENT_SWITCHES.items():
+                if getattr(self, name):
+                    raise ValueError(refusal)
         return self
 
 

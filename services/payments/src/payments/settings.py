@@ -1,4 +1,6 @@
-from pydantic import Field, model_validator
+from typing import ClassVar
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from stackkit.settings import KafkaSettings, PostgresSettings, ServiceSettings
@@ -6,6 +8,12 @@ from stackkit.settings import KafkaSettings, PostgresSettings, ServiceSettings
 
 class PaymentsSettings(ServiceSettings, KafkaSettings, PostgresSettings):
     model_config = SettingsConfigDict(env_prefix="PAYMENTS_", extra="ignore", frozen=True)
+
+    DEVELOPMENT_SWITCHES: ClassVar[dict[str, str]] = {
+        **ServiceSettings.DEVELOPMENT_SWITCHES,
+        # Allowed there, the worker would be an SSRF proxy into the production network.
+        "webhook_allow_private_targets": "private webhook targets cannot be allowed in production",
+    }
 
     acquirers: str = Field(
         default="acquirer-a=http://127.0.0.1:8101,acquirer-b=http://127.0.0.1:8102",
@@ -35,13 +43,4 @@ class PaymentsSettings(ServiceSettings, KafkaSettings, PostgresSettings):
 
     @property
     def webhook_private_targets_allowed(self) -> bool:
-        if self.environment == "production":
-            return False
-        return self.webhook_allow_private_targets is not False
-
-    @model_validator(mode="after")
-    def _refuse_private_targets_in_production(self) -> "PaymentsSettings":
-        if self.environment == "production" and self.webhook_allow_private_targets:
-            # The worker would be an SSRF proxy into the production network.
-            raise ValueError("private webhook targets cannot be allowed in production")
-        return self
+        return self.development_switch("webhook_allow_private_targets")
