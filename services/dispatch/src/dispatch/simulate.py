@@ -19,6 +19,7 @@ import httpx
 
 from dispatch.domain.geo import Point, haversine_m
 from dispatch.domain.matching import CITY_SPEED_M_S
+from stackkit.http import internal_client
 
 CITY = Point(52.52, 13.405)
 SPREAD_DEG = 0.08
@@ -171,7 +172,8 @@ async def simulate(
     }
     tally = Tally()
     until = time.monotonic() + seconds
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+    # 100 connections: httpx's default, what the simulation was tuned with.
+    async with internal_client(30.0, max_connections=100, base_url=base_url) as http:
         await asyncio.gather(
             drive(http, fleet, ping_s, until, rng),
             riders(http, fleet, rate, until, tally, rng),

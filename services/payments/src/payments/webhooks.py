@@ -23,6 +23,7 @@ from payments import objects
 from payments.domain.webhooks import Backoff, signature_header, wants
 from payments.targets import Resolver, TargetRefused, resolve_target, system_resolver
 from stackkit.events import Event
+from stackkit.http import internal_client
 from stackkit.inbox import PostgresTx
 from stackkit.logs import get_logger
 from stackkit.metrics import LATENCY_BUCKETS
@@ -239,10 +240,8 @@ class WebhookSender:
 
 
 def webhook_client(concurrency: int, timeout_s: float) -> httpx.AsyncClient:
-    """The HTTP client deliveries go through: no redirects, no proxies from the environment."""
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        trust_env=False,
-        timeout=timeout_s,
-        limits=httpx.Limits(max_connections=concurrency * 2),
-    )
+    """The HTTP client deliveries go through: no redirects, nothing from the environment (no
+    proxy, no CA bundle: a merchant's TLS is checked against the default roots). The address
+    each request connects to is pinned per request (:func:`payments.targets.resolve_target`)."""
+    # No connection retry: a failed try is the delivery's to retry, on its backoff.
+    return internal_client(timeout_s, max_connections=concurrency * 2, retries=0, trust_env=False)
