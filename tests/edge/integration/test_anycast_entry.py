@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from edge import anycast
-from edge.anycast import AnycastEntry, AnycastSettings
+from edge.anycast import AnycastEntry
+from edge.settings import AnycastSettings
 
 pytestmark = pytest.mark.integration
 POP_ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"

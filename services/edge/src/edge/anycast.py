@@ -17,8 +17,6 @@ import time
 from dataclasses import dataclass, field
 
 import orjson
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from edge.domain import trust
 from edge.domain.anycast import (
@@ -30,11 +28,11 @@ from edge.domain.anycast import (
     parse_pops,
     rank,
 )
+from edge.settings import AnycastSettings
 from stackkit.http_errors import error_body
 from stackkit.logs import configure_logging, get_logger
 from stackkit.middleware import new_request_id
 from stackkit.request_context import set_request_id
-from stackkit.settings import ServiceSettings
 from stackkit.signals import until_terminated
 
 HEAD_LIMIT = 64 * 1024
@@ -46,21 +44,6 @@ REQUEST_LINE = re.compile(rb"[A-Z]{1,16} [\x21-\x7e]{1,65536} HTTP/1\.[01]")
 HEADER_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")  # RFC 9110 token
 
 log = get_logger("edge.anycast")
-
-
-class AnycastSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="ANYCAST_", extra="ignore", frozen=True)
-
-    pops: str = Field(
-        default="pop-1@eu-west=127.0.0.1:8081,pop-2@us-east=127.0.0.1:8082,"
-        "pop-3@ap-southeast=127.0.0.1:8083",
-        description="name@region=host:port, comma-separated",
-    )
-    client_networks: str = Field(
-        default="", description="cidr=region, comma-separated: where clients on those addresses are"
-    )
-    default_region: str = "eu-west"
-    probe_interval_s: float = Field(default=0.5, gt=0)
 
 
 @dataclass

@@ -92,3 +92,20 @@ class EdgeSettings(ServiceSettings, PostgresSettings, KafkaSettings):
                     f" {MIN_SECRET_CHARS} characters (e.g. `openssl rand -hex 32`)"
                 )
         return self
+
+
+class AnycastSettings(ServiceSettings):
+    """The anycast entry in front of the PoPs (``python -m edge.anycast``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ANYCAST_", extra="ignore", frozen=True)
+
+    pops: str = Field(
+        default="pop-1@eu-west=127.0.0.1:8081,pop-2@us-east=127.0.0.1:8082,"
+        "pop-3@ap-southeast=127.0.0.1:8083",
+        description="name@region=host:port, comma-separated",
+    )
+    client_networks: str = Field(
+        default="", description="cidr=region, comma-separated: where clients on those addresses are"
+    )
+    default_region: str = "eu-west"
+    probe_interval_s: float = Field(default=0.5, gt=0)

@@ -11,23 +11,11 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
-from pydantic_settings import SettingsConfigDict
 
 from payments.domain.cards import TEST_CARDS, Card, Outcome, brand_of
+from payments.settings import AcquirerSettings
 from stackkit.errors import Conflict, NotFound
 from stackkit.service import ReadinessCheck, create_service_app
-from stackkit.settings import ServiceSettings
-
-
-class AcquirerSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="ACQUIRER_", extra="ignore", frozen=True)
-
-    name: str = "acquirer-a"
-    latency_ms: float = Field(default=5.0, ge=0)
-    soft_decline_rate: float = Field(default=0.0, ge=0, le=1)
-    timeout_rate: float = Field(default=0.0, ge=0, le=1)
-    error_rate: float = Field(default=0.0, ge=0, le=1)
-    hang_s: float = Field(default=30.0, ge=0, description="how long a timed-out call hangs")
 
 
 class Profile(BaseModel):

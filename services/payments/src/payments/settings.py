@@ -44,3 +44,16 @@ class PaymentsSettings(ServiceSettings, KafkaSettings, PostgresSettings):
     @property
     def webhook_private_targets_allowed(self) -> bool:
         return self.development_switch("webhook_allow_private_targets")
+
+
+class AcquirerSettings(ServiceSettings):
+    """A simulated acquirer (``payments.acquirer``); its profile can change at run time."""
+
+    model_config = SettingsConfigDict(env_prefix="ACQUIRER_", extra="ignore", frozen=True)
+
+    name: str = "acquirer-a"
+    latency_ms: float = Field(default=5.0, ge=0)
+    soft_decline_rate: float = Field(default=0.0, ge=0, le=1)
+    timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    hang_s: float = Field(default=30.0, ge=0, description="how long a timed-out call hangs")
