@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request, Response
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from catalog.domain.fleet import Appliance
@@ -20,6 +21,7 @@ from catalog.rows import build_rows
 from catalog.store import CatalogStore
 from catalog.topology import ORIGIN_URL
 from stackkit.errors import NotFound
+from stackkit.kafka import EventProducer
 from stackkit.service import from_state
 
 router = APIRouter(prefix="/v1")
@@ -68,6 +70,9 @@ Store = Annotated[CatalogStore, from_state("store")]
 Cache = Annotated[ZonedCache, from_state("cache")]
 Planner = Annotated[FillPlanner, from_state("fill")]
 Fleet = Annotated[dict[str, Appliance], from_state("topology")]
+Events = Annotated[EventProducer, from_state("events")]
+Redis = Annotated["aioredis.Redis", from_state("redis")]
+ForecastHead = Annotated[dict[str, list[str]], from_state("forecast_head")]
 TitleId = Annotated[str, Query(pattern=ID)]
 
 
@@ -266,9 +271,9 @@ class RowsView(BaseModel):
 @router.post(
     "/plays", tags=["plays"], status_code=202, summary="A playback start, progress or stop"
 )
-async def report_play(play: Play, request: Request) -> dict[str, str]:
+async def report_play(play: Play, events: Events) -> dict[str, str]:
     event = EVENTS.event(play)
-    await request.app.state.events.publish(PLAYS.name, event)
+    await events.publish(PLAYS.name, event)
     return {"event_id": event.id}
 
 
@@ -283,23 +288,24 @@ class PlayBatch(BaseModel):
     status_code=202,
     summary="Up to 500 plays at once, as players send their telemetry",
 )
-async def report_plays(batch: PlayBatch, request: Request) -> dict[str, list[str]]:
-    events = [EVENTS.event(play) for play in batch.plays]
-    await request.app.state.events.publish_many(PLAYS.name, events)
-    return {"event_ids": [event.id for event in events]}
+async def report_plays(batch: PlayBatch, events: Events) -> dict[str, list[str]]:
+    played = [EVENTS.event(play) for play in batch.plays]
+    await events.publish_many(PLAYS.name, played)
+    return {"event_ids": [event.id for event in played]}
 
 
 @router.get("/profiles/{profile_id}/rows", tags=["plays"], summary="The home page rows")
 async def home_rows(
     profile_id: str,
-    request: Request,
     store: Store,
     cache: Cache,
+    redis: Redis,
+    heads: ForecastHead,
     region: Annotated[str, Query(min_length=1, max_length=32)],
 ) -> RowsView:
-    live = await trending(request.app.state.redis, region, 50)
+    live = await trending(redis, region, 50)
     # a region with few plays yet is topped up from the seed forecast
-    forecast = request.app.state.forecast_head.get(region, [])
+    forecast = heads.get(region, [])
     popular = list(dict.fromkeys([*live, *forecast]))[:50]
 
     async def recent_titles() -> list[str]:

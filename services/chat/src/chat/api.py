@@ -7,10 +7,11 @@ with ``base_url="http://<host>/chat/api/"``.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import orjson
+import redis.asyncio as aioredis
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, ORJSONResponse
 from pydantic import BaseModel, Field
@@ -25,12 +26,14 @@ from chat.domain.slack import (
     parse_ts,
 )
 from chat.presence import presence_of
+from chat.ratelimit import RateLimiter
 from chat.store import ChatStore, User
 from stackkit.authorization import bearer_token
 from stackkit.errors import DomainError, Invalid
 from stackkit.gate import INT64_MAX, Rejection, stack_error
 from stackkit.logs import get_logger
-from stackkit.service import development_only
+from stackkit.outbox import OutboxRelay
+from stackkit.service import development_only, from_state
 
 router = APIRouter()
 log = get_logger(__name__)
@@ -53,11 +56,21 @@ class SlackError(Exception):
         self.extra = extra
 
 
+Store = Annotated[ChatStore, from_state("store")]
+Limiter = Annotated[RateLimiter, from_state("limiter")]
+Relay = Annotated[OutboxRelay, from_state("relay")]
+Redis = Annotated["aioredis.Redis", from_state("redis")]
+
+
 @dataclass
 class Call:
+    """One method call: who calls, with what, and the collaborators a method may use."""
+
     user: User
     params: dict[str, str]
     store: ChatStore
+    relay: OutboxRelay
+    redis: "aioredis.Redis"
     request: Request
 
     def text(self, name: str, error: str | None = None) -> str:
@@ -75,7 +88,7 @@ class Call:
         return max(1, min(value, most))
 
     def kick(self) -> None:
-        self.request.app.state.relay.kick()
+        self.relay.kick()
 
 
 Method = Callable[[Call], Awaitable[dict[str, Any]]]
@@ -124,18 +137,19 @@ async def authenticate(store: ChatStore, token: str | None) -> User:
 
 @router.api_route("/api/{name}", methods=["GET", "POST"], tags=["web api"],
                   summary="A Slack Web API method")  # fmt: skip
-async def call_method(name: str, request: Request) -> JSONResponse:
+async def call_method(
+    name: str, request: Request, store: Store, limiter: Limiter, relay: Relay, redis: Redis
+) -> JSONResponse:
     try:
         handler = METHODS.get(name)
         if handler is None:
             raise SlackError("unknown_method")
         params = await _params(request)
-        store: ChatStore = request.app.state.store
         user = await authenticate(store, _token(request, params))
-        if await request.app.state.limiter.exceeded(user.id, name):
+        if await limiter.exceeded(user.id, name):
             return ORJSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
                                   headers={"retry-after": "1"})  # fmt: skip
-        answer = await handler(Call(user, params, store, request))
+        answer = await handler(Call(user, params, store, relay, redis, request))
         return ORJSONResponse({"ok": True, **answer})
     except SlackError as error:
         return ORJSONResponse({"ok": False, "error": error.error, **error.extra})
@@ -287,7 +301,7 @@ async def users_get_presence(call: Call) -> dict[str, Any]:
     user_id = call.params.get("user") or call.user.id
     if await call.store.user(user_id) is None:
         raise SlackError("user_not_found")
-    presence = await presence_of(call.request.app.state.redis, user_id)
+    presence = await presence_of(call.redis, user_id)
     return {"presence": presence, "online": presence == "active"}
 
 
@@ -301,11 +315,11 @@ class NewUser(BaseModel):
     summary="Create a user and its token",
     dependencies=[development_only],
 )
-async def create_dev_user(new: NewUser, request: Request) -> dict[str, str]:
+async def create_dev_user(new: NewUser, store: Store) -> dict[str, str]:
     """A user and an API token for it (``xoxp-...``).
 
     Development only (``CHAT_DEV_ENDPOINTS``): off in production."""
-    user, token = await request.app.state.store.create_user(new.name)
+    user, token = await store.create_user(new.name)
     return {"id": user.id, "name": user.name, "token": token}
 
 
@@ -320,9 +334,9 @@ class NewUsers(BaseModel):
     summary="Create up to 1,000 users at once",
     dependencies=[development_only],
 )
-async def create_dev_users(new: NewUsers, request: Request) -> dict[str, list[dict[str, str]]]:
+async def create_dev_users(new: NewUsers, store: Store) -> dict[str, list[dict[str, str]]]:
     """Users ``<prefix>-0`` ... ``<prefix>-<count-1>`` and their tokens, for seeding load tests.
     Development only (``CHAT_DEV_ENDPOINTS``): off in production."""
     names = [f"{new.prefix}-{n}" for n in range(new.count)]
-    created = await request.app.state.store.create_users(names)
+    created = await store.create_users(names)
     return {"users": [{"id": u.id, "name": u.name, "token": t} for u, t in created]}

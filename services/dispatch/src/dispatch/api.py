@@ -189,6 +189,9 @@ class TripView(BaseModel):
 
 
 TripsDep = Annotated[Trips, from_state("trips")]
+MembershipDep = Annotated[Membership, from_state("membership")]
+Surge = Annotated[SurgeBoard, from_state("surge")]
+Peers = Annotated[httpx.AsyncClient, from_state("peers")]
 
 
 FORWARDED = "x-dispatch-forwarded"
@@ -196,14 +199,18 @@ HANDLED_BY = "x-dispatch-worker"
 
 
 @trips_router.post("", summary="Request a trip: quoted, then offered to the best driver")
-async def request_trip(request: Request, body: TripRequest, trips: TripsDep) -> Response:
+async def request_trip(
+    request: Request,
+    body: TripRequest,
+    trips: TripsDep,
+    membership: MembershipDep,
+    peers: Peers,
+) -> Response:
     """The worker owning the pickup's area decides; any other worker forwards it there."""
     pickup = validate_point(body.pickup.lat, body.pickup.lng, param="pickup")
     dropoff = validate_point(body.dropoff.lat, body.dropoff.lng, param="dropoff")
-    membership: Membership = request.app.state.membership
     owner, url = await membership.owner(area_of(pickup))
     if owner != membership.worker_id and FORWARDED not in request.headers:
-        peers: httpx.AsyncClient = request.app.state.peers
         try:
             forwarded = await peers.post(
                 f"{url}/v1/trips",
@@ -227,8 +234,7 @@ async def request_trip(request: Request, body: TripRequest, trips: TripsDep) -> 
 
 
 @router.get("/areas/owner", tags=["trips"], summary="Which dispatch worker owns a point's area")
-async def area_owner(request: Request, lat: float, lng: float) -> dict[str, str]:
-    membership: Membership = request.app.state.membership
+async def area_owner(membership: MembershipDep, lat: float, lng: float) -> dict[str, str]:
     area = area_of(validate_point(lat, lng))
     worker, _ = await membership.owner(area)
     return {"area": area, "worker": worker}
@@ -236,7 +242,7 @@ async def area_owner(request: Request, lat: float, lng: float) -> dict[str, str]
 
 @router.get("/quotes", tags=["trips"], summary="A fare estimate, with the area's current surge")
 async def get_quote(
-    request: Request,
+    surge: Surge,
     pickup_lat: float,
     pickup_lng: float,
     dropoff_lat: float,
@@ -244,7 +250,6 @@ async def get_quote(
 ) -> QuoteView:
     pickup = validate_point(pickup_lat, pickup_lng, param="pickup")
     dropoff = validate_point(dropoff_lat, dropoff_lng, param="dropoff")
-    surge: SurgeBoard = request.app.state.surge
     quote_id, priced = await surge.quote(pickup, dropoff)
     return QuoteView(
         quote_id=quote_id,

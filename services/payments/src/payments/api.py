@@ -24,6 +24,8 @@ router = APIRouter()
 
 
 PaymentsDep = Annotated[Payments, from_state("payments")]
+MerchantByKey = Annotated[dict[str, str], from_state("merchant_by_key")]
+"""Secret key -> merchant id, for the keys this process has already looked up."""
 
 
 def _secret(request: Request) -> str:
@@ -44,9 +46,8 @@ def _secret(request: Request) -> str:
     )
 
 
-async def _merchant(request: Request, payments: PaymentsDep) -> str:
+async def _merchant(request: Request, payments: PaymentsDep, cache: MerchantByKey) -> str:
     secret = _secret(request)
-    cache: dict[str, str] = request.app.state.merchant_by_key
     merchant = cache.get(secret)
     if merchant is None:
         async with payments.pool.acquire() as conn:
