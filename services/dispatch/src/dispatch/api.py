@@ -3,7 +3,6 @@
 import time
 from typing import Annotated, Literal
 
-import httpx
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +12,7 @@ from dispatch.domain.ownership import area_of
 from dispatch.domain.search import MAX_RADIUS_M
 from dispatch.domain.trips import TripAction
 from dispatch.events import EVENTS, LOCATIONS, DriverPosition, DriverStatus
+from dispatch.forwarding import HANDLED_BY, TripForwarding
 from dispatch.locations import LocationIndex, LocationUpdate
 from dispatch.membership import Membership
 from dispatch.trips import Trips
@@ -191,45 +191,24 @@ class TripView(BaseModel):
 TripsDep = Annotated[Trips, from_state("trips")]
 MembershipDep = Annotated[Membership, from_state("membership")]
 Surge = Annotated[SurgeBoard, from_state("surge")]
-Peers = Annotated[httpx.AsyncClient, from_state("peers")]
-
-
-FORWARDED = "x-dispatch-forwarded"
-HANDLED_BY = "x-dispatch-worker"
+Forwarding = Annotated[TripForwarding, from_state("forwarding")]
 
 
 @trips_router.post("", summary="Request a trip: quoted, then offered to the best driver")
 async def request_trip(
-    request: Request,
-    body: TripRequest,
-    trips: TripsDep,
-    membership: MembershipDep,
-    peers: Peers,
+    request: Request, body: TripRequest, trips: TripsDep, forwarding: Forwarding
 ) -> Response:
     """The worker owning the pickup's area decides; any other worker forwards it there."""
     pickup = validate_point(body.pickup.lat, body.pickup.lng, param="pickup")
     dropoff = validate_point(body.dropoff.lat, body.dropoff.lng, param="dropoff")
-    owner, url = await membership.owner(area_of(pickup))
-    if owner != membership.worker_id and FORWARDED not in request.headers:
-        try:
-            forwarded = await peers.post(
-                f"{url}/v1/trips",
-                content=body.model_dump_json(),
-                headers={"content-type": "application/json", FORWARDED: membership.worker_id},
-            )
-            return Response(
-                forwarded.content,
-                forwarded.status_code,
-                media_type="application/json",
-                headers={HANDLED_BY: forwarded.headers.get(HANDLED_BY, owner)},
-            )
-        except httpx.TransportError:
-            pass  # the owner just died; storage keeps it safe to decide here
+    forwarded = await forwarding.forward(pickup, body.model_dump_json().encode(), request.headers)
+    if forwarded is not None:
+        return forwarded
     trip = await trips.request(body.rider_id, pickup, dropoff, body.quote_id)
     return Response(
         TripView.of(trip).model_dump_json(),
         media_type="application/json",
-        headers={HANDLED_BY: membership.worker_id},
+        headers={HANDLED_BY: forwarding.worker_id},
     )
 
 

@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from dispatch.api import router, trips_router
 from dispatch.demand import SurgeBoard
 from dispatch.events import TOPICS
+from dispatch.forwarding import TripForwarding
 from dispatch.locations import LocationIndex
 from dispatch.membership import Membership
 from dispatch.settings import DispatchSettings
@@ -48,8 +49,9 @@ def create_app(settings: DispatchSettings | None = None) -> FastAPI:
         stack.push_async_callback(membership.leave)
         run_every(stack, settings.heartbeat_s, membership.heartbeat, "heartbeat")
         app.state.membership = membership
-        app.state.peers = internal_client(30.0)
-        stack.push_async_callback(app.state.peers.aclose)
+        peers = internal_client(30.0)
+        stack.push_async_callback(peers.aclose)
+        app.state.forwarding = TripForwarding(membership, peers)
         return checks
 
     app = create_service_app(

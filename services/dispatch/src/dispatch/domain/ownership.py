@@ -39,3 +39,11 @@ class HashRing:
             raise LookupError("no live members on the ring")
         index = bisect.bisect(self._hashes, _hash(key)) % len(self._hashes)
         return self._owners[index]
+
+
+def decides_here(owner: str, worker_id: str, *, forwarded: bool) -> bool:
+    """Whether the worker ``worker_id`` decides a request for an area ``owner`` owns: when it
+    owns the area, or when another worker forwarded the request to it. A request is forwarded
+    once at most: two workers that disagree about the ring for a moment would otherwise pass
+    it back and forth."""
+    return owner == worker_id or forwarded

@@ -1,0 +1,68 @@
+"""Forwarding a trip request to the worker that owns its pickup's area.
+
+The worker that owns a pickup's area decides the trip; any other worker passes the request on,
+once. Who owns an area, and who decides, are ``dispatch.domain.ownership``'s rules; this module
+asks them and carries the request over HTTP.
+"""
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import httpx
+from starlette.responses import Response
+
+from dispatch.domain.geo import Point
+from dispatch.domain.ownership import area_of, decides_here
+
+FORWARDED = "x-dispatch-forwarded"
+"""Set on a forwarded request, to the forwarding worker's id; the edge strips it from clients."""
+HANDLED_BY = "x-dispatch-worker"
+"""On every trip answer: the worker that decided it."""
+
+
+class Owners(Protocol):
+    """The ring of live workers (:class:`dispatch.membership.Membership`)."""
+
+    @property
+    def worker_id(self) -> str: ...
+
+    async def owner(self, area: str) -> tuple[str, str]:
+        """(worker id, its URL) owning ``area``."""
+        ...
+
+
+class TripForwarding:
+    """Decides whether a trip request is this worker's to decide, and forwards it if not."""
+
+    def __init__(self, owners: Owners, peers: httpx.AsyncClient) -> None:
+        self._owners = owners
+        self._peers = peers
+
+    @property
+    def worker_id(self) -> str:
+        return self._owners.worker_id
+
+    async def forward(
+        self, pickup: Point, body: bytes, headers: Mapping[str, str]
+    ) -> Response | None:
+        """The owner's answer to the request (``body``, JSON) as this worker's, or ``None`` when
+        this worker decides: it owns the area, the request was forwarded here already (by
+        ``headers``), or the owner cannot be reached (it just died; the trip's storage keeps it
+        safe to decide here)."""
+        owner, url = await self._owners.owner(area_of(pickup))
+        if decides_here(owner, self.worker_id, forwarded=FORWARDED in headers):
+            return None
+        try:
+            answer = await self._peers.post(
+                f"{url}/v1/trips",
+                content=body,
+                headers={"content-type": "application/json", FORWARDED: self.worker_id},
+            )
+        except httpx.TransportError:
+            return None
+        return Response(
+            answer.content,
+            answer.status_code,
+            media_type="application/json",
+            headers={HANDLED_BY: answer.headers.get(HANDLED_BY, owner)},
+        )
