@@ -22,7 +22,7 @@ async def _no_resources(_: FastAPI, __: AsyncExitStack) -> dict[str, ReadinessCh
 
 
 def _client(settings: WidgetSettings) -> TestClient:
-    app = create_service_app(name="widget", settings=settings, open_resources=_no_resources)
+    app = create_service_app(name="widget", settings=settings, lifespan_parts=(_no_resources,))
     router = APIRouter()
 
     @router.post("/dev/things", dependencies=[development_only])

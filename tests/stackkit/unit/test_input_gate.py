@@ -22,7 +22,7 @@ async def _nothing(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
 
 def _app(**kwargs: Any) -> FastAPI:
     app = create_service_app(
-        name="widgets", settings=ServiceSettings(), open_resources=_nothing, **kwargs
+        name="widgets", settings=ServiceSettings(), lifespan_parts=(_nothing,), **kwargs
     )
 
     @app.post("/widgets/{name}")

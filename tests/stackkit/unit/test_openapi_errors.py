@@ -20,7 +20,7 @@ async def _nothing(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
 
 
 def _document() -> tuple[dict[str, Any], TestClient]:
-    app = create_service_app(name="widgets", settings=ServiceSettings(), open_resources=_nothing)
+    app = create_service_app(name="widgets", settings=ServiceSettings(), lifespan_parts=(_nothing,))
 
     @app.post("/widgets/{name}")
     async def create(name: str, widget: Widget) -> Widget:

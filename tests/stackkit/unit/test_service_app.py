@@ -38,7 +38,7 @@ def client(switch: Switch) -> Iterator[TestClient]:
         return {"widgets-db": switch.check}
 
     app = create_service_app(
-        name="widgets", settings=ServiceSettings(), open_resources=open_resources
+        name="widgets", settings=ServiceSettings(), lifespan_parts=(open_resources,)
     )
 
     @app.post("/widgets")

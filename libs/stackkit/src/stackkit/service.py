@@ -1,11 +1,11 @@
 """Builds a service's FastAPI app: lifespan-owned adapters, errors, health, readiness, metrics."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -22,8 +22,9 @@ from stackkit.settings import ServiceSettings
 ReadinessCheck = Callable[[], Awaitable[object]]
 """Raises (or times out) when the dependency it checks is not usable."""
 
-OpenResources = Callable[[FastAPI, AsyncExitStack], Awaitable[dict[str, ReadinessCheck]]]
-"""Opens a service's adapters on the exit stack, stores them on ``app.state``, returns checks."""
+LifespanPart = Callable[[FastAPI, AsyncExitStack], Awaitable[dict[str, ReadinessCheck]]]
+"""Opens some of a service's adapters on the exit stack (which closes them), stores them on
+``app.state`` for the handlers' ``from_state`` aliases, and returns their readiness checks."""
 
 READINESS_TIMEOUT_S = 2.0
 
@@ -40,20 +41,28 @@ def create_service_app(
     *,
     name: str,
     settings: ServiceSettings,
-    open_resources: OpenResources,
+    lifespan_parts: Sequence[LifespanPart] = (),
+    routers: Sequence[APIRouter] = (),
     description: str = "",
     render_rejection: Renderer = stack_error,
 ) -> FastAPI:
-    """The one way every process of the stack becomes an ASGI app. Every request crosses
-    :class:`stackkit.gate.InputGate` first; ``render_rejection`` shapes its 400s for the app's
-    clients (the stack's error model unless the app speaks another API's)."""
+    """The one way every process of the stack becomes an ASGI app.
+
+    At start-up the ``lifespan_parts`` open in order on one exit stack, each seeing what the
+    ones before it put on ``app.state`` (:func:`stackkit.lifespan.backends` first, usually);
+    at shutdown everything they opened closes in reverse. ``/readyz`` runs their checks, in
+    that order. The ``routers`` are served after ``/healthz``, ``/readyz`` and ``/metrics``.
+    Every request crosses :class:`stackkit.gate.InputGate` first; ``render_rejection`` shapes
+    its 400s for the app's clients (the stack's error model unless the app speaks another
+    API's)."""
     configure_logging(name, settings.log_level)
     checks: dict[str, ReadinessCheck] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            checks.update(await open_resources(app, stack))
+            for part in lifespan_parts:
+                checks.update(await part(app, stack))
             log.info("started", service=name)
             yield
             log.info("stopping", service=name)
@@ -91,6 +100,8 @@ def create_service_app(
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    for router in routers:
+        app.include_router(router)
     return app
 
 
@@ -105,7 +116,7 @@ async def _run_check(check: ReadinessCheck) -> str:
 
 
 def from_state(name: str) -> Any:
-    """A FastAPI dependency on ``app.state.<name>`` (what ``open_resources`` put there):
+    """A FastAPI dependency on ``app.state.<name>`` (what a lifespan part put there):
     ``Store = Annotated[CatalogStore, from_state("store")]``."""
 
     def dependency(request: Request) -> Any:

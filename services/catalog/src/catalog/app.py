@@ -12,63 +12,62 @@ from catalog.seed import seed_store
 from catalog.settings import CatalogSettings
 from catalog.store import CatalogStore
 from catalog.topology import default_topology, forecast_head
-from stackkit.connections import open_backends
 from stackkit.consumer import consume
 from stackkit.inbox import RedisInbox
+from stackkit.lifespan import backends
 from stackkit.periodic import run_every
 from stackkit.service import ReadinessCheck, create_service_app
 
 
-def create_app(settings: CatalogSettings | None = None) -> FastAPI:
-    settings = settings or CatalogSettings()
-
-    async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
-        checks = await open_backends(app, stack, settings, topics=TOPICS)
-        store = await CatalogStore.connect(
-            settings.cassandra_contact_points,
-            settings.cassandra_keyspace,
-            timeout_s=settings.startup_timeout_s,
-        )
-        stack.callback(store.close)
-        zone_b = aioredis.Redis.from_url(
-            settings.redis_zone_b_url, socket_connect_timeout=0.5, socket_timeout=1
-        )
-        stack.push_async_callback(zone_b.aclose)
-        app.state.store = store
-        await seed_store(store, settings.seed_titles)
-        app.state.topology = default_topology(settings.seed_titles)
-        app.state.forecast_head = forecast_head(settings.seed_titles, 50)
-        app.state.fill = FillPlanner(
-            app.state.redis,
-            app.state.topology,
-            settings.seed_titles,
-            settings.fill_pseudo_plays,
-            app.state.metrics.registry,
-        )
-        run_every(stack, settings.fill_interval_s, app.state.fill.run, "fill-planner")
-        app.state.cache = ZonedCache(
-            [Zone("a", app.state.redis), Zone("b", zone_b)],
-            ttl_s=settings.cache_ttl_s,
-            registry=app.state.metrics.registry,
-        )
-        plays_consumer = consume(
-            stack,
-            settings=settings,
-            startup_timeout_s=settings.startup_timeout_s,
-            group_id=PLAYS_GROUP,
-            topics=(PLAYS.name,),
-            handler=PlayConsumer(store, app.state.redis),
-            inbox=RedisInbox(app.state.redis),
-            dead_letters=app.state.events,
-            concurrency=16,  # a Redis inbox: no pooled connection is held per claim
-        )
-        return {**checks, "cassandra": store.check, "plays_consumer": plays_consumer}
-
-    app = create_service_app(
-        name="catalog",
+async def open_catalog(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
+    """The seeded Cassandra store, the zoned cache, the fill planner and the plays consumer."""
+    settings: CatalogSettings = app.state.settings
+    store = await CatalogStore.connect(
+        settings.cassandra_contact_points,
+        settings.cassandra_keyspace,
+        timeout_s=settings.startup_timeout_s,
+    )
+    stack.callback(store.close)
+    zone_b = aioredis.Redis.from_url(
+        settings.redis_zone_b_url, socket_connect_timeout=0.5, socket_timeout=1
+    )
+    stack.push_async_callback(zone_b.aclose)
+    app.state.store = store
+    await seed_store(store, settings.seed_titles)
+    app.state.topology = default_topology(settings.seed_titles)
+    app.state.forecast_head = forecast_head(settings.seed_titles, 50)
+    app.state.fill = FillPlanner(
+        app.state.redis,
+        app.state.topology,
+        settings.seed_titles,
+        settings.fill_pseudo_plays,
+        app.state.metrics.registry,
+    )
+    run_every(stack, settings.fill_interval_s, app.state.fill.run, "fill-planner")
+    app.state.cache = ZonedCache(
+        [Zone("a", app.state.redis), Zone("b", zone_b)],
+        ttl_s=settings.cache_ttl_s,
+        registry=app.state.metrics.registry,
+    )
+    plays_consumer = consume(
+        stack,
         settings=settings,
-        open_resources=open_resources,
+        startup_timeout_s=settings.startup_timeout_s,
+        group_id=PLAYS_GROUP,
+        topics=(PLAYS.name,),
+        handler=PlayConsumer(store, app.state.redis),
+        inbox=RedisInbox(app.state.redis),
+        dead_letters=app.state.events,
+        concurrency=16,  # a Redis inbox: no pooled connection is held per claim
+    )
+    return {"cassandra": store.check, "plays_consumer": plays_consumer}
+
+
+def create_app(settings: CatalogSettings | None = None) -> FastAPI:
+    return create_service_app(
+        name="catalog",
+        settings=settings or CatalogSettings(),
+        lifespan_parts=(backends(TOPICS), open_catalog),
+        routers=(router,),
         description="Netflix: titles, encodes, Open Connect steering and recommendations.",
     )
-    app.include_router(router)
-    return app

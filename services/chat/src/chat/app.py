@@ -9,30 +9,29 @@ from chat.events import TOPICS
 from chat.ratelimit import RateLimiter
 from chat.settings import ChatSettings
 from chat.store import ChatStore
-from stackkit.connections import open_backends
+from stackkit.lifespan import backends
 from stackkit.outbox import start_relay
 from stackkit.service import ReadinessCheck, create_service_app
 
 
+async def open_chat(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
+    """The store (its schema created), the outbox relay and the per-method rate limiter."""
+    settings: ChatSettings = app.state.settings
+    app.state.store = ChatStore(app.state.db)
+    await app.state.store.create_schema()
+    app.state.relay = start_relay(stack, app.state.db, app.state.events)
+    app.state.limiter = RateLimiter(
+        app.state.redis, {"chat.postMessage": settings.post_rate_per_s}, default=100
+    )
+    return {}
+
+
 def create_app(settings: ChatSettings | None = None) -> FastAPI:
-    settings = settings or ChatSettings()
-
-    async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
-        checks = await open_backends(app, stack, settings, topics=TOPICS)
-        app.state.store = ChatStore(app.state.db)
-        await app.state.store.create_schema()
-        app.state.relay = start_relay(stack, app.state.db, app.state.events)
-        app.state.limiter = RateLimiter(
-            app.state.redis, {"chat.postMessage": settings.post_rate_per_s}, default=100
-        )
-        return checks
-
-    app = create_service_app(
+    return create_service_app(
         name="chat",
-        settings=settings,
-        open_resources=open_resources,
+        settings=settings or ChatSettings(),
+        lifespan_parts=(backends(TOPICS), open_chat),
+        routers=(router,),
         description="Slack: the Web API (conversations, chat.postMessage, presence).",
         render_rejection=render_rejection,
     )
-    app.include_router(router)
-    return app

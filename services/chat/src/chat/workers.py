@@ -19,10 +19,10 @@ from chat.events import EVENTS, MESSAGES, TOPICS, MemberJoined, MembershipChange
 from chat.routes import GATEWAY_CHANNEL, RouteTable
 from chat.settings import ChatSettings
 from chat.store import ChatStore
-from stackkit.connections import open_backends
 from stackkit.consumer import consume
 from stackkit.events import Event, UnknownEventType
 from stackkit.inbox import PostgresInbox, PostgresTx
+from stackkit.lifespan import backends
 from stackkit.logs import get_logger
 from stackkit.periodic import run_until_stopped
 from stackkit.service import ReadinessCheck, create_service_app
@@ -99,34 +99,34 @@ class Fanout:
                                        "last_seq": change.last_seq})  # fmt: skip
 
 
+async def open_fanout(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
+    """The fanout over the store and the route table, fed by its consumer of messages."""
+    settings: ChatSettings = app.state.settings
+    store = ChatStore(app.state.db)
+    await store.create_schema()
+    inbox = PostgresInbox(app.state.db)
+    await inbox.create_table()
+    routes = RouteTable(app.state.redis)
+    await routes.reload()
+    run_until_stopped(stack, routes.follow(reload_every_s=5.0), "route-table")
+    app.state.fanout = Fanout(store, app.state.redis, routes, app.state.metrics.registry)
+    consumer = consume(
+        stack,
+        settings=settings,
+        startup_timeout_s=settings.startup_timeout_s,
+        group_id=FANOUT_GROUP,
+        topics=(MESSAGES.name,),
+        handler=app.state.fanout,
+        inbox=inbox,
+        dead_letters=app.state.events,
+    )
+    return {"consumer": consumer}
+
+
 def create_fanout_app(settings: ChatSettings | None = None) -> FastAPI:
-    settings = settings or ChatSettings()
-
-    async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
-        checks = await open_backends(app, stack, settings, topics=TOPICS)
-        store = ChatStore(app.state.db)
-        await store.create_schema()
-        inbox = PostgresInbox(app.state.db)
-        await inbox.create_table()
-        routes = RouteTable(app.state.redis)
-        await routes.reload()
-        run_until_stopped(stack, routes.follow(reload_every_s=5.0), "route-table")
-        app.state.fanout = Fanout(store, app.state.redis, routes, app.state.metrics.registry)
-        checks["consumer"] = consume(
-            stack,
-            settings=settings,
-            startup_timeout_s=settings.startup_timeout_s,
-            group_id=FANOUT_GROUP,
-            topics=(MESSAGES.name,),
-            handler=app.state.fanout,
-            inbox=inbox,
-            dead_letters=app.state.events,
-        )
-        return checks
-
     return create_service_app(
         name="chat-fanout",
-        settings=settings,
-        open_resources=open_resources,
+        settings=settings or ChatSettings(),
+        lifespan_parts=(backends(TOPICS), open_fanout),
         description="Slack: the channel fanout worker.",
     )

@@ -23,9 +23,9 @@ from edge.proxy import Pop
 from edge.replica import ConfigReplica
 from edge.settings import EdgeSettings
 from edge.upstream import open_relay_session, open_session
-from stackkit.connections import open_backends
 from stackkit.consumer import consume
 from stackkit.events import Event
+from stackkit.lifespan import backends
 from stackkit.logs import get_logger
 from stackkit.outbox import start_relay
 from stackkit.periodic import run_every
@@ -67,8 +67,9 @@ class ReplicaInbox:
 
 
 async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
+    """The config log and its replica (caught up before serving), the upstream sessions, the
+    PoP, its origin probes and the config log's outbox relay."""
     settings: EdgeSettings = app.state.settings
-    checks = await open_backends(app, stack, settings, topics=TOPICS)
     pool = app.state.db
     await configlog.create_schema(pool)
     metrics = EdgeMetrics(app.state.metrics.registry)
@@ -112,7 +113,7 @@ async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
             case ConfigChanged() as changed:
                 await target.receive(changed.change_set(), fetch)
 
-    checks["config-feed"] = consume(
+    config_feed = consume(
         stack,
         settings=settings,
         startup_timeout_s=settings.startup_timeout_s,
@@ -132,7 +133,7 @@ async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
     app.state.relay = start_relay(stack, pool, app.state.events)
     app.state.replica = replica
     app.state.pop = pop
-    return checks
+    return {"config-feed": config_feed}
 
 
 class EdgeApp:
@@ -173,13 +174,12 @@ class EdgeApp:
 
 
 def create_app(settings: EdgeSettings | None = None) -> EdgeApp:
-    settings = settings or EdgeSettings()
     ops = create_service_app(
         name="edge",
-        settings=settings,
-        open_resources=open_pop,
+        settings=settings or EdgeSettings(),
+        lifespan_parts=(backends(TOPICS), open_pop),
+        routers=(admin.router,),
         description="Cloudflare: an edge PoP. Routed paths (/catalog, /dispatch, /chat, "
         "/payments, /chat-gateway) are proxied and cached; /_edge is the config plane.",
     )
-    ops.include_router(admin.router)
     return EdgeApp(ops)

@@ -6,7 +6,6 @@ the refund id), so a retried or resumed request never charges twice.
 
 import asyncio
 import random
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
@@ -15,7 +14,7 @@ from pydantic import BaseModel, Field
 from payments.domain.cards import TEST_CARDS, Card, Outcome, brand_of
 from payments.settings import AcquirerSettings
 from stackkit.errors import Conflict, NotFound
-from stackkit.service import ReadinessCheck, create_service_app
+from stackkit.service import create_service_app
 
 
 class Profile(BaseModel):
@@ -92,13 +91,9 @@ def create_app(settings: AcquirerSettings | None = None) -> FastAPI:
     ledger = Ledger()
     rng = random.Random()
 
-    async def open_resources(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
-        return {}
-
     app = create_service_app(
         name=settings.name,
         settings=settings,
-        open_resources=open_resources,
         description="A simulated card acquirer with a run-time latency and failure profile.",
     )
 
