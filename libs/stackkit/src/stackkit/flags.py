@@ -2,8 +2,9 @@
 
 Configured only by the flagd provider's own environment variables:
 
-- ``FLAGD_OFFLINE_FLAG_SOURCE_PATH=infra/flags/flags.flagd.json`` (natively): the provider
-  evaluates in-process from the file, polled every 500 ms (``FLAGD_RESOLVER=file`` is implied);
+- ``FLAGD_RESOLVER=file FLAGD_OFFLINE_FLAG_SOURCE_PATH=infra/flags/flags.flagd.json``
+  (natively): the provider evaluates in-process from the file, polled every 500 ms (a path
+  without ``FLAGD_RESOLVER`` means ``file`` here, where the provider alone would go to RPC);
 - ``FLAGD_RESOLVER=rpc FLAGD_HOST=flagd FLAGD_PORT=8013`` (compose): a flagd server serves the
   same file and streams its changes;
 - none of them: no provider at all, every flag answers its code default.
@@ -30,6 +31,7 @@ import structlog
 from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.contrib.provider.flagd import FlagdProvider
+from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.event import EventDetails, ProviderEvent
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
@@ -218,13 +220,18 @@ class _FlagRuntime:
         # 0.6.1) polls every FLAGD_DEADLINE_MS, default 500 ms: FLAGD_OFFLINE_POLL_MS is read
         # but not used, and the constructor takes no poll interval. The flip-within-a-second
         # tests hold that to POLL_MS.
-        provider = FlagdProvider()
+        # One exception: a flag file named without FLAGD_RESOLVER means the file resolver.
+        # The provider would default to RPC against localhost:8013 and ignore the file.
+        file_only = bool(os.environ.get("FLAGD_OFFLINE_FLAG_SOURCE_PATH")) and not (
+            os.environ.get("FLAGD_RESOLVER")
+        )
+        provider = FlagdProvider(resolver_type=ResolverType.FILE if file_only else None)
         config = provider.config
+        resolver = getattr(config.resolver, "value", config.resolver)
         self._source = (
             f"file {config.offline_flag_source_path}"
-            if config.offline_flag_source_path
-            else f"flagd {getattr(config.resolver, 'value', config.resolver)}"
-            f" {config.host}:{config.port}"
+            if config.resolver is ResolverType.FILE
+            else f"flagd {resolver} {config.host}:{config.port}"
         )
         logging.getLogger("openfeature.contrib").addFilter(self._repeat_filter)
         self._settled.clear()
