@@ -66,6 +66,9 @@ STARTUP_WAIT_S = 5.0
 """How long start-up waits for the first answer from the provider before going on without."""
 PROVIDER_ENV = ("FLAGD_OFFLINE_FLAG_SOURCE_PATH", "FLAGD_RESOLVER", "FLAGD_HOST")
 """Any of these set means a provider is configured."""
+FLAG_ENV_NAMES = (*PROVIDER_ENV, "FLAGD_PORT")
+"""The variables a process may be given for its flags (the flagd provider reads more, all
+optional): what devstack and compose set, and what the env contract tests allow."""
 
 ARMED_FAULTS: dict[str, FaultConfig] = {}
 """The call sites with a fault in force, by site (``redis``): one dict lookup on a hot path.
