@@ -30,8 +30,6 @@ from typing import Any
 import structlog
 from openfeature import api
 from openfeature.client import OpenFeatureClient
-from openfeature.contrib.provider.flagd import FlagdProvider
-from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.event import EventDetails, ProviderEvent
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
@@ -228,6 +226,11 @@ class _FlagRuntime:
         file_only = bool(os.environ.get("FLAGD_OFFLINE_FLAG_SOURCE_PATH")) and not (
             os.environ.get("FLAGD_RESOLVER")
         )
+        # Imported here: the provider brings gRPC and protobuf, a process without flags
+        # configured never needs them.
+        from openfeature.contrib.provider.flagd import FlagdProvider
+        from openfeature.contrib.provider.flagd.config import ResolverType
+
         provider = FlagdProvider(resolver_type=ResolverType.FILE if file_only else None)
         config = provider.config
         resolver = getattr(config.resolver, "value", config.resolver)
@@ -279,9 +282,11 @@ class _FlagRuntime:
                 if details.error_code is not None and details.message:
                     self._provider_error = details.message
                 self._provider_error = self._provider_error or "the flag provider is in error"
+                # Nothing new to read: a broken file left the provider's last good flags,
+                # and an unreachable flagd would make every evaluation wait out a deadline.
             else:
                 self._provider_error = None
-            self._evaluated = {spec.key: _evaluate(client, spec) for spec in FLAG_SPECS}
+                self._evaluated = {spec.key: _evaluate(client, spec) for spec in FLAG_SPECS}
             self._apply()
             self._settled.set()
 
