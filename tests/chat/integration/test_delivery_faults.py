@@ -174,12 +174,15 @@ def _answers(url: str) -> bool:
 
 
 @pytest.mark.parametrize("how", ["kill", "stop"])
-async def test_a_restarted_fanout_rejoins_and_delivers_within_two_seconds(
+async def test_a_restarted_fanout_rejoins_and_delivers_within_three_seconds(
     chat: NativeStack, how: str
 ) -> None:
     """From the moment the restarted fanout serves HTTP (its lifespan has opened Kafka, Redis
     and Postgres) it must be ready (its consumer has rejoined the group) and a message posted
-    then must reach a client, each within 2 s: the group's rejoin is not an outage."""
+    then must reach a client, each within 3 s: the group's rejoin is not an outage. The local
+    broker answers a JoinGroup on a 1 s tick (1.0 s measured quietly, see stackkit.consumer);
+    a loaded CI machine once needed a second tick (2.03 s), so the bound is two ticks and a
+    margin, still far below the session timeouts (6-45 s) of a default Kafka client."""
     fanout = chat.url("chat-fanout")
     async with httpx.AsyncClient(base_url=chat.url("chat"), timeout=60) as api:
         channel, members, owner = await seed(api, 2)
@@ -208,8 +211,8 @@ async def test_a_restarted_fanout_rejoins_and_delivers_within_two_seconds(
           f"HTTP again, ready {ready - serving:.2f}s after serving; a message posted when it "
           f"served arrived {delivered - serving:.2f}s later")  # fmt: skip
     assert members[1].seqs == [1, 2, 3], "the message posted while it was down came first"
-    assert ready - serving < 2.0, f"{ready - serving:.1f}s from serving to ready (group rejoin)"
-    assert delivered - serving < 2.0, f"{delivered - serving:.1f}s from serving to delivery"
+    assert ready - serving < 3.0, f"{ready - serving:.1f}s from serving to ready (group rejoin)"
+    assert delivered - serving < 3.0, f"{delivered - serving:.1f}s from serving to delivery"
 
 
 async def _events_until(ws: ClientConnection, types: set[str]) -> list[dict[str, object]]:
