@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,16 @@ pytestmark = pytest.mark.containers
 def edge(compose_stack: ContainerStack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=compose_stack.edge_url, timeout=30) as client:
         yield client
+
+
+@contextmanager
+def explained_by(stack: ContainerStack, *services: str) -> Iterator[None]:
+    """A failing step says what the services behind it logged (a smoke failure once gave only
+    a 402 ``processing_error``, and the containers were gone before anyone could look)."""
+    try:
+        yield
+    except Exception as exc:
+        raise AssertionError(f"{exc!r}\n--- logs\n{stack.logs(*services)}") from exc
 
 
 @pytest.mark.parametrize("route", sorted(EDGE_ROUTED))
@@ -51,8 +62,9 @@ def test_a_payment_with_the_stripe_sdk(edge: httpx.Client, compose_stack: Contai
     assert created.status_code == 200, created.text
     client = stripe.StripeClient(created.json()["secret_key"], base_addresses={"api": base_url})
     intents = client.v1.payment_intents
-    intent = intents.create(params={"amount": 2000, "currency": "usd"})
-    confirmed = intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
+    with explained_by(compose_stack, "payments", "acquirer-a", "acquirer-b"):
+        intent = intents.create(params={"amount": 2000, "currency": "usd"})
+        confirmed = intents.confirm(intent.id, params={"payment_method": "pm_card_visa"})
     assert (confirmed.status, confirmed.amount_received) == ("succeeded", 2000)
 
 
@@ -69,8 +81,9 @@ async def test_a_slack_sdk_message_reaches_a_websocket_client_on_a_gateway(
             assert response.status_code == 200, response.text
             users.append(response.json())
     ada, bob = (WebClient(token=u["token"], base_url=f"{edge}/chat/api/") for u in users)
-    channel = ada.conversations_create(name=f"box-{uuid.uuid4().hex[:8]}")["channel"]["id"]
-    bob.conversations_join(channel=channel)
+    with explained_by(compose_stack, "chat"):
+        channel = ada.conversations_create(name=f"box-{uuid.uuid4().hex[:8]}")["channel"]["id"]
+        bob.conversations_join(channel=channel)
     ws_url = f"{edge.replace('http://', 'ws://')}/chat-gateway/ws?token={users[1]['token']}"
     async with connect(ws_url) as ws:
         hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
@@ -85,6 +98,12 @@ async def test_a_slack_sdk_message_reaches_a_websocket_client_on_a_gateway(
 
         message = await asyncio.wait_for(next_message(), 30)
     assert (message["text"], message["channel"]) == ("from a container", channel)
+
+
+def test_a_service_s_logs_can_be_read(compose_stack: ContainerStack) -> None:
+    # What a failed step shows (explained_by): compose prefixes each line with its container.
+    lines = compose_stack.logs("payments", tail=5).splitlines()
+    assert lines and all(line.startswith("payments-1") for line in lines), lines
 
 
 def test_a_nearby_query_finds_a_reported_driver(edge: httpx.Client) -> None:

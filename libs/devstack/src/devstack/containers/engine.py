@@ -57,13 +57,20 @@ class Engine:
         return result
 
     def compose(
-        self, files: Sequence[Path], project: str, *args: str, timeout_s: float = 600
+        self,
+        files: Sequence[Path],
+        project: str,
+        *args: str,
+        timeout_s: float = 600,
+        capture: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        """``docker compose -p project -f ... args``, its output passed through (it is the log)."""
+        """``docker compose -p project -f ... args``, its output passed through (it is the log)
+        unless ``capture``."""
         argv = [*self.compose_argv, "-p", project, *(f for p in files for f in ("-f", str(p)))]
         return subprocess.run(
-            [*argv, *args], env=self.env, cwd=ROOT, timeout=timeout_s, check=False, text=True
-        )
+            [*argv, *args], env=self.env, cwd=ROOT, timeout=timeout_s, check=False, text=True,
+            capture_output=capture,
+        )  # fmt: skip
 
     def image_ids(self) -> set[str]:
         listed = self.cli("images", "--all", "--quiet", "--no-trunc").stdout.split()

@@ -35,6 +35,14 @@ class ContainerStack:
     def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.engine.compose(COMPOSE_FILES, PROJECT, *args)
 
+    def logs(self, *services: str, tail: int = 40) -> str:
+        """The last ``tail`` log lines of each of ``services``: what a failed smoke step needs."""
+        shown = self.engine.compose(
+            COMPOSE_FILES, PROJECT, "logs", "--no-color", "--tail", str(tail), *services,
+            capture=True,
+        )  # fmt: skip
+        return f"{shown.stdout}{shown.stderr}"
+
 
 def _statuses(engine: Engine) -> dict[str, str]:
     """Container name -> status (``Up 5 seconds (healthy)``) for the project's containers."""
