@@ -77,14 +77,12 @@ class NativeStack:
         return {"authorization": f"Bearer {self.edge_admin_token}"}
 
     def env_for(self, spec: ProcessSpec) -> dict[str, str]:
-        """The same variable names compose sets (checked by the contract tests)."""
+        """Topology only: where the servers and the other processes are (URLs, ports), who this
+        process is (ids, names), and this run's secrets and directories. Everything else is the
+        settings' defaults, which are already the development ones: one copy of each default.
+        The names are ones compose sets (the contract tests check both)."""
         prefix = spec.env_prefix
-        env = {
-            f"{prefix}LOG_LEVEL": "INFO",
-            f"{prefix}ENVIRONMENT": "development",
-            f"{prefix}STARTUP_TIMEOUT_S": "60",
-            f"{prefix}DEV_ENDPOINTS": "true",
-        }
+        env: dict[str, str] = {}
         if "kafka" in spec.servers:
             env[f"{prefix}KAFKA_BOOTSTRAP_SERVERS"] = self.servers.kafka.bootstrap_servers
         if "redis" in spec.servers:
@@ -93,12 +91,7 @@ class NativeStack:
             env[f"{prefix}DATABASE_URL"] = self.servers.postgres.url(spec.database)
         if "cql" in spec.servers:
             env[f"{prefix}CASSANDRA_CONTACT_POINTS"] = self.servers.cql.contact_point
-            env[f"{prefix}CASSANDRA_KEYSPACE"] = "catalog"
             env[f"{prefix}REDIS_ZONE_B_URL"] = self.servers.redis_b.url
-            env[f"{prefix}CACHE_TTL_S"] = "3600"
-            env[f"{prefix}SEED_TITLES"] = "5000"
-            env[f"{prefix}FILL_INTERVAL_S"] = "60"
-            env[f"{prefix}FILL_PSEUDO_PLAYS"] = "1000"
         if spec.name in EDGE_POPS:
             pop_name, region = EDGE_POPS[spec.name]
             env |= {
@@ -108,68 +101,24 @@ class NativeStack:
                 f"{prefix}TIER_SECRET": self.edge_tier_secret,
                 f"{prefix}ADMIN_TOKEN": self.edge_admin_token,
                 f"{prefix}REPLICA_DIR": str(self.servers.root / "edge-replicas" / pop_name),
-                f"{prefix}CONFIG_POLL_S": "5",
-                f"{prefix}ORIGIN_TIMEOUT_S": "30",
-                f"{prefix}ORIGIN_PROBE_INTERVAL_S": "1",
-                f"{prefix}MAX_CONNECTIONS": "500",
-                f"{prefix}MAX_RELAYED_SOCKETS": "4096",
-                f"{prefix}CACHE_MAX_BYTES": str(256 * 1024 * 1024),
-                f"{prefix}CACHE_MAX_OBJECT_BYTES": str(8 * 1024 * 1024),
-                f"{prefix}MAX_BODY_BYTES": str(10 * 1024 * 1024),
-                f"{prefix}MAX_RESPONSE_BYTES": str(64 * 1024 * 1024),
                 f"{prefix}CHAT_GATEWAY_URLS": ",".join(self.url(g) for g in CHAT_GATEWAYS),
             }
             for route, targets in EDGE_ORIGINS.items():
                 env[f"{prefix}{route.upper()}_URLS"] = ",".join(self.url(t) for t in targets)
         if spec.env_prefix == "ANYCAST_":
-            env |= {
-                f"{prefix}POPS": ",".join(
-                    f"{pop}@{region}={self.host}:{self.ports[name]}"
-                    for name, (pop, region) in EDGE_POPS.items()
-                ),
-                f"{prefix}CLIENT_NETWORKS": "",
-                f"{prefix}DEFAULT_REGION": "eu-west",
-                f"{prefix}PROBE_INTERVAL_S": "0.5",
-            }
+            env[f"{prefix}POPS"] = ",".join(
+                f"{pop}@{region}={self.host}:{self.ports[name]}"
+                for name, (pop, region) in EDGE_POPS.items()
+            )
         if spec.env_prefix == "DISPATCH_":
-            env |= {
-                f"{prefix}WORKER_ID": spec.name,
-                f"{prefix}ADVERTISED_URL": self.url(spec.name),
-                f"{prefix}HEARTBEAT_S": "1",
-                f"{prefix}MEMBER_TTL_S": "3",
-                f"{prefix}PING_INTERVAL_S": "4",
-                f"{prefix}STALE_AFTER_S": "12",
-                f"{prefix}OFFER_TIMEOUT_S": "15",
-                f"{prefix}SURGE_RECOMPUTE_S": "10",
-            }
+            env |= {f"{prefix}WORKER_ID": spec.name, f"{prefix}ADVERTISED_URL": self.url(spec.name)}
         if spec.env_prefix == "CHAT_":
-            env |= {
-                f"{prefix}GATEWAY_ID": spec.name,
-                f"{prefix}API_URL": self.url("chat"),
-                f"{prefix}HEARTBEAT_S": "30",
-                f"{prefix}PRESENCE_FLUSH_S": "1",
-                f"{prefix}PRESENCE_MAX_MEMBERS": "1000",
-                f"{prefix}POST_RATE_PER_S": "50",
-                f"{prefix}MAX_FRAME_BYTES": "65536",
-                f"{prefix}SOCKET_RATE_PER_S": "20",
-            }
+            env |= {f"{prefix}GATEWAY_ID": spec.name, f"{prefix}API_URL": self.url("chat")}
         if spec.name in ACQUIRERS:
-            env |= {f"{prefix}NAME": spec.name, f"{prefix}LATENCY_MS": "5",
-                    f"{prefix}SOFT_DECLINE_RATE": "0", f"{prefix}TIMEOUT_RATE": "0",
-                    f"{prefix}ERROR_RATE": "0", f"{prefix}HANG_S": "30"}  # fmt: skip
+            env[f"{prefix}NAME"] = spec.name
         if spec.env_prefix == "PAYMENTS_":
             acquirers = ",".join(f"{name}={self.url(name)}" for name in ACQUIRERS)
-            env |= {
-                f"{prefix}ACQUIRERS": acquirers,
-                f"{prefix}ACQUIRER_TIMEOUT_S": "2",
-                f"{prefix}IDEMPOTENCY_LOCK_TIMEOUT_S": "10",
-                f"{prefix}WORKER_INTERVAL_S": "1",
-                f"{prefix}WEBHOOK_TIMEOUT_S": "10",
-                f"{prefix}WEBHOOK_MAX_BACKOFF_S": "3600",
-                f"{prefix}WEBHOOK_CONCURRENCY": "64",
-                # Local receivers listen on loopback; production refuses this.
-                f"{prefix}WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-            }
+            env[f"{prefix}ACQUIRERS"] = acquirers
         return env | self.overrides.get(spec.name, {})
 
     def _process_for(self, spec: ProcessSpec) -> LocalProcess:
