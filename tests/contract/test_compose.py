@@ -15,6 +15,7 @@ from devstack.containers.images import SERVICE_DOCKERFILE, SERVICES, service_ima
 from devstack.servers import SERVICE_DATABASES, LocalServers
 from devstack.stack import NativeStack
 from devstack.topology import PROCESSES, ProcessSpec
+from stackkit.flags import FLAG_ENV_NAMES
 from stackkit.settings import settings_env_names
 from tests.contract.conftest import VenvTool
 
@@ -102,7 +103,7 @@ def test_compose_sets_every_variable_the_settings_read(
 
 TOPOLOGY_SUFFIXES = (
     "_URL", "_URLS", "_BOOTSTRAP_SERVERS", "_CONTACT_POINTS", "_POPS", "_ACQUIRERS",
-    "_ID", "_NAME", "_REGION", "_SECRET", "_TOKEN", "_DIR",
+    "_ID", "_NAME", "_REGION", "_SECRET", "_TOKEN", "_DIR", "_PATH",
 )  # fmt: skip
 """Where things are, who a process is, a run's secrets and directories: what differs per run."""
 
@@ -114,8 +115,11 @@ def test_native_runner_sets_topology_only_with_the_names_the_settings_read(
     """Every other value is the settings' default, not a third copy of it beside compose's."""
     env = NativeStack.create(LocalServers.create(tmp_path)).env_for(spec)
     assert env, f"{spec.name} is told nothing about where it runs"
-    assert sorted(set(env) - settings_env_names(_settings_class(spec))) == []
-    assert sorted(name for name in env if not name.endswith(TOPOLOGY_SUFFIXES)) == []
+    read = settings_env_names(_settings_class(spec)) | set(FLAG_ENV_NAMES)
+    assert sorted(set(env) - read) == []
+    assert sorted(name for name in env if not name.endswith(TOPOLOGY_SUFFIXES)) == [
+        "FLAGD_RESOLVER"
+    ], "only the flag provider's kind besides topology"
 
 
 @pytest.mark.parametrize("spec", PROCESSES, ids=lambda spec: spec.name)

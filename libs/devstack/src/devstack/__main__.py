@@ -9,7 +9,7 @@ from pathlib import Path
 
 from devstack.processes import StartupError
 from devstack.servers import LocalServers
-from devstack.stack import start_native_stack, taken_default_ports
+from devstack.stack import REPO_FLAG_FILE, start_native_stack, taken_default_ports
 from devstack.topology import EDGE_ROUTED, PROCESSES
 
 SECOND_STACK_HINT = """\
@@ -37,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     servers.start()
     try:
         print("starting services ...", flush=True)
-        stack = start_native_stack(servers, default_ports=not args.free_ports)
+        stack = start_native_stack(
+            servers, default_ports=not args.free_ports, flag_file=REPO_FLAG_FILE
+        )
     except StartupError as exc:
         servers.stop(keep_logs=True)
         print(f"start-up failed: {exc}", file=sys.stderr)
@@ -61,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"    redis          {servers.redis.url}  (and {servers.redis_b.url}, cache zone b)")
     print(f"    kafka          {servers.kafka.bootstrap_servers}")
     print(f"    cql            {servers.cql.contact_point}  (development server, not Cassandra)")
+    print("\n  run-time flags (faults and design switches; polled, no restart)")
+    print(f"    {REPO_FLAG_FILE}")
+    print("    uv run python -m stackkit.flag_file show | set KEY VARIANT")
     print(f"\n  logs in {stack.logs_dir()}\n\nCtrl-C stops everything.", flush=True)
 
     stopping = threading.Event()

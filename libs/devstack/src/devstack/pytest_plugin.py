@@ -6,6 +6,7 @@ port, and is stopped and removed at the end of the session, also when tests fail
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,16 @@ from devstack.servers import (
 from devstack.stack import NativeStack, start_native_stack
 
 ServerT = TypeVar("ServerT", bound=LocalServer)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A terminated test run (a CI timeout, ``kill``, a killed ``make``) tears its servers and
+    stack down as Ctrl-C does, instead of leaving them running under init."""
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import shutil
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from devstack.topology import (
 )
 
 READY_TIMEOUT_S = 120.0
+REPO_FLAG_FILE = Path(__file__).resolve().parents[4] / "infra" / "flags" / "flags.flagd.json"
 
 
 def _is_ready(url: str) -> bool:
@@ -56,6 +58,11 @@ class NativeStack:
     """``Authorization: Bearer <this>`` for the edge's config plane (``make run`` prints it;
     ``EDGE_ADMIN_TOKEN`` in the runner's environment picks it)."""
     edge_tier_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    flag_file: Path | None = None
+    """The run-time flags every process evaluates (flagd's file format, polled for changes).
+    ``make run`` uses the repository's ``infra/flags/flags.flagd.json``, so editing it (or
+    ``python -m stackkit.flag_file set``) flips a switch; unset, the stack gets its own copy
+    of that file in its directory, so tests flip flags without touching the checkout."""
 
     @classmethod
     def create(cls, servers: LocalServers, *, default_ports: bool = False) -> "NativeStack":
@@ -64,6 +71,14 @@ class NativeStack:
             spec.name: spec.default_port if default_ports else free_port() for spec in PROCESSES
         }
         return cls(servers=servers, ports=ports)
+
+    @property
+    def flags_path(self) -> Path:
+        if self.flag_file is None:
+            self.flag_file = self.servers.root / "flags" / REPO_FLAG_FILE.name
+            self.flag_file.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO_FLAG_FILE, self.flag_file)
+        return self.flag_file
 
     def url(self, name: str) -> str:
         return f"http://{self.host}:{self.ports[name]}"
@@ -82,7 +97,10 @@ class NativeStack:
         settings' defaults, which are already the development ones: one copy of each default.
         The names are ones compose sets (the contract tests check both)."""
         prefix = spec.env_prefix
-        env: dict[str, str] = {}
+        env: dict[str, str] = {
+            "FLAGD_RESOLVER": "file",
+            "FLAGD_OFFLINE_FLAG_SOURCE_PATH": str(self.flags_path),
+        }
         if "kafka" in spec.servers:
             env[f"{prefix}KAFKA_BOOTSTRAP_SERVERS"] = self.servers.kafka.bootstrap_servers
         if "redis" in spec.servers:
@@ -191,8 +209,10 @@ def start_native_stack(
     *,
     default_ports: bool = False,
     overrides: dict[str, dict[str, str]] | None = None,
+    flag_file: Path | None = None,
 ) -> NativeStack:
     stack = NativeStack.create(servers, default_ports=default_ports)
+    stack.flag_file = flag_file
     stack.overrides = overrides or {}
     stack.start()
     try:
