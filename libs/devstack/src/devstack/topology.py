@@ -53,9 +53,9 @@ PROCESSES: tuple[ProcessSpec, ...] = (
     ProcessSpec("chat-fanout", "chat.workers:create_fanout_app", "chat.settings:ChatSettings",
                 "CHAT_", database="chat", servers=("postgres", "redis", "kafka"),
                 default_port=8005),
-    ProcessSpec("acquirer-a", "payments.acquirer:create_app", "payments.acquirer:AcquirerSettings",
+    ProcessSpec("acquirer-a", "payments.acquirer:create_app", "payments.settings:AcquirerSettings",
                 "ACQUIRER_", default_port=8101),
-    ProcessSpec("acquirer-b", "payments.acquirer:create_app", "payments.acquirer:AcquirerSettings",
+    ProcessSpec("acquirer-b", "payments.acquirer:create_app", "payments.settings:AcquirerSettings",
                 "ACQUIRER_", default_port=8102),
     ProcessSpec("payments", "payments.app:create_app", "payments.settings:PaymentsSettings",
                 "PAYMENTS_", database="payments", servers=("postgres", "kafka"),
@@ -69,7 +69,7 @@ PROCESSES: tuple[ProcessSpec, ...] = (
                 database="edge", servers=("postgres", "kafka"), default_port=8082),
     ProcessSpec("edge-pop-3", "edge.app:create_app", "edge.settings:EdgeSettings", "EDGE_",
                 database="edge", servers=("postgres", "kafka"), default_port=8083),
-    ProcessSpec("edge", "edge.anycast", "edge.anycast:AnycastSettings", "ANYCAST_",
+    ProcessSpec("edge", "edge.anycast", "edge.settings:AnycastSettings", "ANYCAST_",
                 default_port=8080, runner="module"),
 )  # fmt: skip
 
