@@ -32,7 +32,6 @@ from stackkit.authorization import bearer_token
 from stackkit.errors import DomainError, Invalid
 from stackkit.gate import INT64_MAX, Rejection, stack_error
 from stackkit.logs import get_logger
-from stackkit.outbox import OutboxRelay
 from stackkit.service import development_only, from_state
 
 router = APIRouter()
@@ -58,7 +57,6 @@ class SlackError(Exception):
 
 Store = Annotated[ChatStore, from_state("store")]
 Limiter = Annotated[RateLimiter, from_state("limiter")]
-Relay = Annotated[OutboxRelay, from_state("relay")]
 Redis = Annotated["aioredis.Redis", from_state("redis")]
 
 
@@ -69,7 +67,6 @@ class Call:
     user: User
     params: dict[str, str]
     store: ChatStore
-    relay: OutboxRelay
     redis: "aioredis.Redis"
     request: Request
 
@@ -86,9 +83,6 @@ class Call:
         except ValueError as exc:
             raise SlackError("invalid_limit") from exc
         return max(1, min(value, most))
-
-    def kick(self) -> None:
-        self.relay.kick()
 
 
 Method = Callable[[Call], Awaitable[dict[str, Any]]]
@@ -138,7 +132,7 @@ async def authenticate(store: ChatStore, token: str | None) -> User:
 @router.api_route("/api/{name}", methods=["GET", "POST"], tags=["web api"],
                   summary="A Slack Web API method")  # fmt: skip
 async def call_method(
-    name: str, request: Request, store: Store, limiter: Limiter, relay: Relay, redis: Redis
+    name: str, request: Request, store: Store, limiter: Limiter, redis: Redis
 ) -> JSONResponse:
     try:
         handler = METHODS.get(name)
@@ -149,7 +143,7 @@ async def call_method(
         if await limiter.exceeded(user.id, name):
             return ORJSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
                                   headers={"retry-after": "1"})  # fmt: skip
-        answer = await handler(Call(user, params, store, relay, redis, request))
+        answer = await handler(Call(user, params, store, redis, request))
         return ORJSONResponse({"ok": True, **answer})
     except SlackError as error:
         return ORJSONResponse({"ok": False, "error": error.error, **error.extra})
@@ -213,7 +207,6 @@ async def conversations_create(call: Call) -> dict[str, Any]:
         raise SlackError("invalid_name_specials")
     private = call.params.get("is_private", "false").lower() in ("true", "1")
     channel = await call.store.create_channel(call.user.id, name, private)
-    call.kick()
     return {"channel": channel}
 
 
@@ -221,7 +214,6 @@ async def conversations_create(call: Call) -> dict[str, Any]:
 async def conversations_join(call: Call) -> dict[str, Any]:
     channel_id = call.text("channel", "channel_not_found")
     joined = await call.store.join(channel_id, call.user.id)
-    call.kick()
     channel = await call.store.channel(channel_id, viewer=call.user.id)
     return {"channel": channel} | ({} if joined else {"warning": "already_in_channel"})
 
@@ -235,7 +227,6 @@ async def conversations_invite(call: Call) -> dict[str, Any]:
     added = await call.store.invite(channel_id, call.user.id, users)
     if not added:
         raise SlackError("already_in_channel")
-    call.kick()
     return {"channel": await call.store.channel(channel_id, viewer=call.user.id)}
 
 
@@ -243,7 +234,6 @@ async def conversations_invite(call: Call) -> dict[str, Any]:
 async def conversations_leave(call: Call) -> dict[str, Any]:
     channel_id = call.text("channel", "channel_not_found")
     left = await call.store.leave(channel_id, call.user.id)
-    call.kick()
     return {} if left else {"not_in_channel": True}
 
 
@@ -292,7 +282,6 @@ async def chat_post_message(call: Call) -> dict[str, Any]:
     if client_msg_id and len(client_msg_id) > 64:
         raise SlackError("invalid_arguments")
     message, _ = await call.store.post(channel_id, call.user.id, text, client_msg_id)
-    call.kick()
     return {"channel": channel_id, "ts": message.as_slack()["ts"], "message": message.as_slack()}
 
 
