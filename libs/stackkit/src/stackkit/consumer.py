@@ -23,7 +23,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -36,7 +36,6 @@ from stackkit.kafka import EventProducer, dead_letter_topic
 from stackkit.logs import get_logger
 from stackkit.retrying import retry_until_available
 from stackkit.service import ReadinessCheck
-from stackkit.settings import KafkaSettings
 
 TxT = TypeVar("TxT")
 Handler = Callable[[Event, TxT], Awaitable[None]]
@@ -218,11 +217,20 @@ def run_in_background(stack: AsyncExitStack, consumer: "EventConsumer[Any]") -> 
     return check
 
 
+class ConsumerSettings(Protocol):
+    """What a consumer reads from its service's settings (KafkaSettings and ServiceSettings)."""
+
+    @property
+    def kafka_bootstrap_servers(self) -> str: ...
+
+    @property
+    def startup_timeout_s(self) -> float: ...
+
+
 def consume(
     stack: AsyncExitStack,
     *,
-    settings: KafkaSettings,
-    startup_timeout_s: float,
+    settings: ConsumerSettings,
     group_id: str,
     topics: tuple[str, ...],
     handler: Handler[TxT],
@@ -235,7 +243,7 @@ def consume(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=group_id,
         topics=topics,
-        startup_timeout_s=startup_timeout_s,
+        startup_timeout_s=settings.startup_timeout_s,
         concurrency=concurrency,
     )
     return run_in_background(stack, EventConsumer(config, handler, inbox, dead_letters))

@@ -52,7 +52,6 @@ async def open_catalog(app: FastAPI, stack: AsyncExitStack) -> dict[str, Readine
     plays_consumer = consume(
         stack,
         settings=settings,
-        startup_timeout_s=settings.startup_timeout_s,
         group_id=PLAYS_GROUP,
         topics=(PLAYS.name,),
         handler=PlayConsumer(store, app.state.redis),

@@ -113,7 +113,6 @@ async def open_fanout(app: FastAPI, stack: AsyncExitStack) -> dict[str, Readines
     consumer = consume(
         stack,
         settings=settings,
-        startup_timeout_s=settings.startup_timeout_s,
         group_id=FANOUT_GROUP,
         topics=(MESSAGES.name,),
         handler=app.state.fanout,

@@ -116,7 +116,6 @@ async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
     config_feed = consume(
         stack,
         settings=settings,
-        startup_timeout_s=settings.startup_timeout_s,
         group_id=f"edge-config-{settings.pop_name}",
         topics=(CONFIG_TOPIC.name,),
         handler=on_change,

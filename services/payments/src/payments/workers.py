@@ -37,7 +37,6 @@ async def open_worker(app: FastAPI, stack: AsyncExitStack) -> dict[str, Readines
     webhook_consumer = consume(
         stack,
         settings=settings,
-        startup_timeout_s=settings.startup_timeout_s,
         group_id=WEBHOOK_GROUP,
         topics=(PAYMENT_EVENTS.name,),
         handler=plan_deliveries,
