@@ -4,9 +4,14 @@ aiohttp, not httpx: proxying through httpx's AsyncClient pool measured several t
 (``make bench-edge`` compares both; httpx issue #3215). Bodies pass through as the origin
 encoded them (no decompression), and a request is retried on another connection or origin only
 when repeating it is safe.
+
+Every attempt at an origin (a request, a health probe, a WebSocket upgrade) first meets the
+``fault.origin`` flag: unarmed, one dict lookup; armed, the latency, refusal or hang of a real
+origin (:class:`OriginFaultInjected`, within the attempt's own timeout).
 """
 
 import asyncio
+import errno
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +21,9 @@ from yarl import URL
 
 from edge.domain.freshness import Headers
 from stackkit.errors import UpstreamUnreachable
+from stackkit.fault_plan import FaultConfig
+from stackkit.faults import FaultInjected, apply_fault
+from stackkit.flags import ARMED_FAULTS
 from stackkit.http import KEEPALIVE_EXPIRY_S
 
 CONNECT_TIMEOUT_S = 2.0
@@ -23,6 +31,34 @@ CONNECT_TIMEOUT_S = 2.0
 PROBE_TIMEOUT_S = 1.0
 SAFE_TO_RETRY = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 IDEMPOTENCY_KEY = "idempotency-key"
+ORIGIN_SITE = "origin"
+"""The fault site of every attempt at an origin: flag ``fault.origin``."""
+
+
+class OriginFaultInjected(FaultInjected, aiohttp.ClientConnectorError):
+    """Like an origin refusing the connection: what aiohttp raises for an unreachable host
+    (``aiohttp.ClientConnectorError``), so failover, origin health, stale-if-error and the
+    502 treat it exactly as that."""
+
+    def __init__(self, site: str) -> None:
+        # Not ClientConnectorError's __init__: it takes the connection key of a real attempt.
+        # What it sets (an OSError's errno and the cause) is set here without one.
+        message = f"fault injected at {site} (flag fault.{site})"
+        OSError.__init__(self, errno.ECONNREFUSED, message)
+        self._os_error = ConnectionRefusedError(errno.ECONNREFUSED, message)
+        self.args = (message,)
+        self.site = site
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+async def origin_fault(fault: FaultConfig, timeout_s: float) -> None:
+    """Apply an armed ``fault.origin`` to one attempt (the caller looked it up in
+    ``ARMED_FAULTS``, so an unarmed site awaits nothing). Its latency counts against the
+    attempt's timeout and a hang ends there, with the ``TimeoutError`` a hung origin gives."""
+    async with asyncio.timeout(timeout_s):
+        await apply_fault(ORIGIN_SITE, fault, OriginFaultInjected)
 
 
 class UpstreamFailed(Exception):
@@ -85,17 +121,22 @@ async def send(
     timeout_s: float,
     max_body_bytes: int,
     on_unreachable: Callable[[str], None] | None = None,
+    fault_site: str | None = ORIGIN_SITE,
 ) -> UpstreamResponse:
     """Tries ``urls`` in order (the same URL twice is a retry on a fresh connection): after a
     connection that could not be made, always (the request never reached the origin); after
     any other failure only when it is safe to repeat the request. ``on_unreachable`` hears of
     every URL whose connection was refused. The last failure is raised as
-    :class:`UpstreamFailed`."""
+    :class:`UpstreamFailed`. Each attempt meets the fault at ``fault_site`` (None: the upper
+    tier, which is no origin)."""
     repeatable = safe_to_retry(method, headers)
     timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(CONNECT_TIMEOUT_S, timeout_s))
     failure: UpstreamFailed | None = None
     for url in urls:
         try:
+            fault = ARMED_FAULTS.get(fault_site) if fault_site else None
+            if fault is not None:
+                await origin_fault(fault, timeout_s)
             async with session.request(
                 method,
                 URL(url, encoded=True),  # as received: no re-quoting of `%23`, `%2F`, `%41`
@@ -141,6 +182,9 @@ async def probe(session: aiohttp.ClientSession, origin: str) -> bool:
     added through the config plane need not have ``/readyz``); a 503 (not ready), a refused
     connection or no answer within the probe timeout count as down."""
     try:
+        fault = ARMED_FAULTS.get(ORIGIN_SITE)
+        if fault is not None:
+            await origin_fault(fault, PROBE_TIMEOUT_S)
         async with session.get(
             f"{origin.rstrip('/')}/readyz",
             timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S),

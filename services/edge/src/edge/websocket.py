@@ -19,7 +19,9 @@ from edge.domain import trust
 from edge.domain.config import Route
 from edge.domain.freshness import header_value
 from edge.routing import forwardable_headers
+from edge.upstream import CONNECT_TIMEOUT_S, ORIGIN_SITE, origin_fault
 from stackkit.errors import NotFound, Unavailable, UpstreamUnreachable
+from stackkit.flags import ARMED_FAULTS
 from stackkit.http_errors import error_body, status_and_body
 from stackkit.logs import get_logger
 from stackkit.middleware import new_request_id
@@ -118,6 +120,9 @@ async def _relay(
     upstream: aiohttp.ClientWebSocketResponse | None = None
     for origin in origins:
         try:
+            fault = ARMED_FAULTS.get(ORIGIN_SITE)
+            if fault is not None:
+                await origin_fault(fault, CONNECT_TIMEOUT_S)
             upstream = await session.ws_connect(
                 _origin_url(origin, path, scope["query_string"]),
                 headers=forwarded,
