@@ -19,6 +19,7 @@ from edge.domain.config import (
 )
 from edge.proxy import Pop
 from edge.replica import ConfigReplica
+from stackkit import flags
 from stackkit.authorization import bearer_token
 from stackkit.errors import Invalid, Unauthorized
 from stackkit.service import from_state
@@ -163,11 +164,14 @@ async def read_config(replica: Replica) -> dict[str, Any]:
     return {
         "version": replica.version,
         "entries": replica.entries,
-        "recent": [{"version": v, "written_at": w, "applied_at": a} for v, w, a in replica.recent],
+        "recent": [
+            {"version": v, "written_at": w, "applied_at": a, "path": path}
+            for v, w, a, path in replica.recent
+        ],
     }
 
 
-@router.get("/status", summary="This PoP: name, region, tier, config version, cache")
+@router.get("/status", summary="This PoP: tier, config version, cache, breaker, flags")
 async def status(pop: PopState, replica: Replica) -> dict[str, Any]:
     stats = pop.cache.stats
     return {
@@ -185,4 +189,10 @@ async def status(pop: PopState, replica: Replica) -> dict[str, Any]:
             "purged": stats.purged,
         },
         "coalescing": {"leaders": pop.coalescer.leaders, "followers": pop.coalescer.followers},
+        "upper_tier_breaker": pop.fetcher.upper_tier.state.value,
+        "flags": {
+            key: value
+            for key, value in flags.status().values.items()
+            if key.startswith("edge.") or key == "fault.origin"
+        },
     }

@@ -20,9 +20,10 @@ from edge.domain.origins import parse_origins
 from edge.events import CONFIG_TOPIC, EVENTS, TOPICS, ConfigChanged
 from edge.metrics import EdgeMetrics
 from edge.proxy import Pop
-from edge.replica import ConfigReplica
+from edge.replica import ApplyPath, ConfigReplica
 from edge.settings import EdgeSettings
 from edge.upstream import open_relay_session, open_session
+from stackkit import flags
 from stackkit.consumer import consume
 from stackkit.events import Event
 from stackkit.lifespan import backends
@@ -32,6 +33,7 @@ from stackkit.periodic import run_every
 from stackkit.service import ReadinessCheck, create_service_app
 
 log = get_logger(__name__)
+CONFIG_PUSH = "edge.configPush"
 
 
 def default_routes(settings: EdgeSettings) -> dict[str, Route]:
@@ -79,9 +81,9 @@ async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
     stack.push_async_callback(relay_session.close)
     app.state.relays = websocket.Relays(relay_session, settings.max_relayed_sockets)
 
-    def applied(change: ChangeSet, applied_at: float) -> None:
+    def applied(change: ChangeSet, applied_at: float, path: ApplyPath) -> None:
         metrics.config_version.set(change.version)
-        metrics.config_propagation.observe(max(0.0, applied_at - change.written_at))
+        metrics.config_propagation.labels(path).observe(max(0.0, applied_at - change.written_at))
 
     replica = ConfigReplica(
         replica_path(settings),
@@ -109,6 +111,10 @@ async def open_pop(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCh
     )
 
     async def on_change(event: Event, target: ConfigReplica) -> None:
+        if flags.choice(CONFIG_PUSH) == "log_polling":
+            # The push is read and dropped (its offset committed): the replica learns the
+            # change from its next poll of the log, within config_poll_s.
+            return
         match EVENTS.parse(event):
             case ConfigChanged() as changed:
                 await target.receive(changed.change_set(), fetch)

@@ -21,8 +21,22 @@ class EdgeMetrics:
         )
         self.upstream_fetches = Counter(
             "edge_upstream_fetches_total",
-            "Fetches from this PoP, to the origin or the upper tier",
-            ["target"],
+            "Fetches from this PoP, to the origin or the upper tier, by this PoP's tier"
+            " (edge.tieredCache=off shows as origin fetches of the lower tiers)",
+            ["target", "tier"],
+            registry=r,
+        )
+        self.tier_bypasses = Counter(
+            "edge_tier_bypasses_total",
+            "A lower tier's fetches for the cache that went to the origin without the upper"
+            " tier's answer: tiered_cache_off, upper_tier_open (the breaker skips it),"
+            " upper_tier_failed (asked, no answer)",
+            ["reason"],
+            registry=r,
+        )
+        self.upper_tier_open = Gauge(
+            "edge_upper_tier_open",
+            "1 while this lower tier's breaker skips its upper tier (unreachable), else 0",
             registry=r,
         )
         self.blocked = Counter(
@@ -36,12 +50,15 @@ class EdgeMetrics:
         self.config_version = Gauge("edge_config_version", "Config version applied", registry=r)
         self.config_propagation = Histogram(
             "edge_config_propagation_seconds",
-            "From the config log accepting a change to this PoP applying it",
+            "From the config log accepting a change to this PoP applying it, by the path that"
+            " brought it: push (a Kafka edge.config event) or poll (the periodic catch-up from"
+            " the log, the only path under edge.configPush=log_polling)",
+            ["path"],
             buckets=PROPAGATION_BUCKETS,
             registry=r,
         )
         self.coalesced = Counter(
             "edge_coalesced_requests_total",
-            "Misses that waited for another request's fetch",
+            "Misses that waited for another request's fetch (none under edge.coalescing=off)",
             registry=r,
         )

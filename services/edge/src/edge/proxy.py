@@ -1,5 +1,6 @@
 """A PoP's request path: check framing, WAF, rate limits; then serve from the cache or fetch
-(coalesced, through the upper tier when this PoP is a lower tier) or pass through to the origin.
+(coalesced, through the upper tier when this PoP is a lower tier: :mod:`edge.fetching`) or
+pass through to the origin. ``edge.coalescing=off`` gives every miss its own fetch.
 
 This is plain ASGI rather than FastAPI routes: it is the hot path, and a cache hit should cost
 a dictionary lookup and a write, not a router and a middleware stack.
@@ -15,10 +16,8 @@ import aiohttp
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from edge import upstream
 from edge.coalescing import Coalescer
 from edge.domain import ratelimit, trust, waf
-from edge.domain.breaker import BreakerState, CircuitBreaker
 from edge.domain.cachestore import ResponseCache
 from edge.domain.config import CacheRule, EdgeConfig, Route
 from edge.domain.freshness import (
@@ -36,12 +35,12 @@ from edge.domain.freshness import (
     store,
     variant_of,
 )
-from edge.domain.origins import OriginHealth
+from edge.fetching import Fetcher
 from edge.metrics import EdgeMetrics
-from edge.probes import note
-from edge.routing import forwardable_headers, framing_problem
+from edge.routing import ProxyRequest, forwardable_headers, framing_problem
 from edge.settings import EdgeSettings
 from edge.upstream import ResponseTooLarge, UpstreamFailed, UpstreamResponse
+from stackkit import flags
 from stackkit.errors import DomainError, UpstreamTimeout, UpstreamUnreachable
 from stackkit.http_errors import error_body, status_and_body
 from stackkit.logs import get_logger
@@ -54,8 +53,8 @@ EDGE_OWNED = frozenset(
     {"date", "server", "x-request-id", "x-edge-pop", "cf-ray", "cf-cache-status", "age"}
 )
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-MAX_INVALIDATED = 10_000
 MAX_PATH_CHARS = 8192
+COALESCING = "edge.coalescing"
 
 log = get_logger(__name__)
 
@@ -76,29 +75,6 @@ class Fetched:
     entry: StoredResponse | None
     """The stored (or freshened) response; None when it must not be shared."""
     cache_status: str
-
-
-@dataclass(frozen=True)
-class ProxyRequest:
-    method: str
-    path: str
-    query: str
-    headers: Headers
-    client: str
-    route: Route
-    request_id: str
-    from_lower_tier: bool
-
-    @property
-    def url(self) -> str:
-        """The cache key: path and query as the client sent them (the route is the prefix)."""
-        return f"{self.path}?{self.query}" if self.query else self.path
-
-    @property
-    def origin_path(self) -> str:
-        """The path at the origin, with the query: ``/catalog/v1/x?q`` -> ``/v1/x?q``."""
-        rest = self.route.origin_path(self.path)
-        return f"{rest}?{self.query}" if self.query else rest
 
 
 class RequestRejected(Exception):
@@ -160,12 +136,9 @@ class Pop:
         self.cache = ResponseCache(settings.cache_max_bytes, settings.cache_max_object_bytes)
         self.limiter = ratelimit.SlidingWindowLimiter()
         self.coalescer: Coalescer[Fetched] = Coalescer()
-        self.origin_health = OriginHealth()
-        self.upper_tier = CircuitBreaker()
-        """Open while the upper tier is unreachable: misses go to the origin without asking."""
+        self.fetcher = Fetcher(settings, session, metrics, clock)
+        self.origin_health = self.fetcher.origin_health
         self._ray_suffix = f"-{settings.pop_name}"
-        self._invalidated: dict[str, None] = {}
-        """URLs invalidated here whose next upper-tier fetch must revalidate (ordered set)."""
 
     # -- the ASGI side -------------------------------------------------------------------------
 
@@ -255,7 +228,7 @@ class Pop:
         rule = config.cache_rule(request.path)
         if request.method == "GET" and not (rule and rule.bypass):
             return await self._serve_cacheable(request, rule)
-        response = await self._to_origin(
+        response = await self.fetcher.to_origin(
             request, request.method, self._upstream_headers(request), body
         )
         if request.method in UNSAFE_METHODS and response.status < 400:
@@ -271,9 +244,7 @@ class Pop:
         """RFC 9111 4.4: a successful unsafe request invalidates the URL here; the next fetch
         for it asks the upper tier with ``no-cache`` so that tier refreshes its copy too."""
         self.cache.purge(urls=[url])
-        self._invalidated[url] = None
-        if len(self._invalidated) > MAX_INVALIDATED:
-            self._invalidated.pop(next(iter(self._invalidated)))
+        self.fetcher.invalidated(url)
 
     def admit(self, request: ProxyRequest, config: EdgeConfig, body: bytes = b"") -> None:
         """Raises :class:`RequestRejected` unless the request may go on: its path must be
@@ -381,9 +352,12 @@ class Pop:
             tuple(sorted(variant_of(self.cache.vary_names(request.url), request.headers).items())),
         )
         try:
-            fetched, led = await self.coalescer.run(
-                group, lambda: self._fetch_for_cache(request, entry, rule)
-            )
+            if flags.choice(COALESCING) == "on":
+                fetched, led = await self.coalescer.run(
+                    group, lambda: self._fetch_for_cache(request, entry, rule)
+                )
+            else:  # what coalescing saves: every concurrent miss its own fetch
+                fetched, led = await self._fetch_for_cache(request, entry, rule), True
         except UpstreamFailed:
             if entry is not None and may_serve_on_error(entry, request.headers, self.clock()):
                 return self._from_entry(request, entry, "STALE")
@@ -424,7 +398,7 @@ class Pop:
         ]
         if stale is not None:
             headers += stale.validators()
-        fetched = await self._fetch_tiered(request, headers)
+        fetched = await self.fetcher.for_cache(request, headers)
         # Stored without hop-by-hop and edge headers; Date stays (freshness may need it).
         response = UpstreamResponse(
             fetched.status,
@@ -513,66 +487,3 @@ class Pop:
     @staticmethod
     def _response_headers(headers: Headers) -> Headers:
         return [(k, v) for k, v in forwardable_headers(headers) if k.lower() not in EDGE_OWNED]
-
-    async def _fetch_tiered(self, request: ProxyRequest, headers: Headers) -> UpstreamResponse:
-        """A lower tier asks the upper tier, which alone goes to the origin; if the upper tier
-        cannot answer at all, the lower tier goes to the origin itself."""
-        upper = self.settings.upper_tier_url
-        if upper and not request.from_lower_tier and self.upper_tier.allow(self.clock()):
-            url = f"{upper.rstrip('/')}{request.url}"
-            invalidated = self._invalidated.pop(request.url, False) is None
-            revalidate = [("cache-control", "no-cache")] if invalidated else []
-            try:
-                signature = trust.sign(
-                    self.settings.tier_secret,
-                    "GET",
-                    request.url,
-                    self.settings.pop_name,
-                    time.time(),
-                )
-                response = await upstream.send(
-                    self.session,
-                    "GET",
-                    [url],
-                    [*headers, (trust.TIER_AUTH_HEADER, signature), *revalidate],
-                    b"",
-                    timeout_s=self.settings.origin_timeout_s,
-                    max_body_bytes=self.settings.cache_max_object_bytes,
-                )
-                self.metrics.upstream_fetches.labels("upper_tier").inc()
-                if self.upper_tier.succeeded() is BreakerState.CLOSED:
-                    log.info("upper_tier_reachable", upper_tier=upper)
-                return response
-            except UpstreamFailed as exc:
-                # Once per state change, not per request: a dead upper tier used to log a
-                # warning on every miss (~1,600 in 9 s) while every miss also waited for it.
-                if self.upper_tier.failed(self.clock()) is BreakerState.OPEN:
-                    log.warning(
-                        "upper_tier_unreachable",
-                        error=str(exc),
-                        retry_in_s=self.upper_tier.backoff_s,
-                    )
-        return await self._to_origin(request, "GET", headers, b"")
-
-    async def _to_origin(
-        self, request: ProxyRequest, method: str, headers: Headers, body: bytes
-    ) -> UpstreamResponse:
-        origins = self.origin_health.order(request.route.origins)
-        # Healthy instances first; one retry on a fresh connection for a single origin.
-        by_url = {f"{origin.rstrip('/')}{request.origin_path}": origin for origin in origins}
-        urls = list(by_url)
-        if len(urls) == 1:
-            urls.append(urls[0])
-        self.metrics.upstream_fetches.labels("origin").inc()
-        return await upstream.send(
-            self.session,
-            method,
-            urls,
-            headers,
-            body,
-            timeout_s=self.settings.origin_timeout_s,
-            max_body_bytes=self.settings.max_response_bytes,
-            on_unreachable=lambda url: note(
-                self.origin_health, by_url[url], False, self.clock(), "connection refused"
-            ),
-        )

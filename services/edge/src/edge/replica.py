@@ -5,7 +5,9 @@ not at all: a change set is written in one transaction with the version it bring
 to. Requests read a compiled :class:`EdgeConfig` built from the replica after each change and
 swapped in by one assignment, so no request sees half a change. A restarted PoP resumes from its
 replica's version; a PoP with an empty replica loads a snapshot first; either way it then
-catches up from the log and follows Kafka ``edge.config``.
+catches up from the log and follows Kafka ``edge.config``. Every change applied is recorded
+with the path that brought it: ``push`` (a Kafka event, or the catch-up its gap set off) or
+``poll`` (a catch-up from the log on a timer or at start-up).
 """
 
 import asyncio
@@ -13,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lmdb
 import orjson
@@ -36,6 +38,8 @@ RECENT_APPLIED = 1000
 
 log = get_logger(__name__)
 
+ApplyPath = Literal["push", "poll"]
+"""How a change reached this replica."""
 Fetch = Callable[[int], Awaitable[list[ChangeSet]]]
 Snapshot = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
 
@@ -47,7 +51,7 @@ class ConfigReplica:
         defaults: dict[str, Route],
         *,
         on_purge: Callable[[dict[str, Any]], object],
-        on_applied: Callable[[ChangeSet, float], None],
+        on_applied: Callable[[ChangeSet, float, ApplyPath], None],
     ) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self._env = lmdb.open(str(path), map_size=MAP_SIZE, max_dbs=0, subdir=True)
@@ -57,8 +61,8 @@ class ConfigReplica:
         self._lock = asyncio.Lock()
         self.entries, version = self._read_all()
         self.config = compile_config(version, self.entries, defaults)
-        self.recent: deque[tuple[int, float, float]] = deque(maxlen=RECENT_APPLIED)
-        """(version, written_at, applied_at) of the latest changes applied here."""
+        self.recent: deque[tuple[int, float, float, ApplyPath]] = deque(maxlen=RECENT_APPLIED)
+        """(version, written_at, applied_at, path) of the latest changes applied here."""
         self.cold_start = version == 0
 
     @property
@@ -106,29 +110,30 @@ class ConfigReplica:
         async with self._lock:
             match arrival(self.version, change.version):
                 case Arrival.APPLY:
-                    self._apply(change)
+                    self._apply(change, "push")
                 case Arrival.GAP:
-                    await self._catch_up(fetch)
+                    await self._catch_up(fetch, "push")
                 case Arrival.ALREADY_APPLIED:
                     pass
 
     async def catch_up(self, fetch: Fetch) -> int:
+        """Every change the log has past this replica's version (a poll of the log)."""
         async with self._lock:
-            return await self._catch_up(fetch)
+            return await self._catch_up(fetch, "poll")
 
-    async def _catch_up(self, fetch: Fetch) -> int:
+    async def _catch_up(self, fetch: Fetch, path: ApplyPath) -> int:
         changes = await fetch(self.version)
         for change in changes:
             if arrival(self.version, change.version) is Arrival.APPLY:
-                self._apply(change)
+                self._apply(change, path)
         return len(changes)
 
-    def _apply(self, change: ChangeSet) -> None:
+    def _apply(self, change: ChangeSet, path: ApplyPath) -> None:
         self._write(change.version, change.entries, replace_all=False)
         self.entries = merged(self.entries, change)
         self.config = compile_config(change.version, self.entries, self._defaults)
         if change.entries.get(PURGE):
             self._on_purge(change.entries[PURGE])
         applied_at = time.time()
-        self.recent.append((change.version, change.written_at, applied_at))
-        self._on_applied(change, applied_at)
+        self.recent.append((change.version, change.written_at, applied_at, path))
+        self._on_applied(change, applied_at, path)

@@ -1,4 +1,10 @@
-"""Which headers cross the proxy, and which requests are framed ambiguously. Pure: no I/O."""
+"""A request to a route as a PoP sees it, which headers cross the proxy, and which requests
+are framed ambiguously. Pure: no I/O."""
+
+from dataclasses import dataclass
+
+from edge.domain.config import Route
+from edge.domain.freshness import Headers
 
 # RFC 9110 7.6.1 connection-specific headers, plus the ones the proxy recomputes.
 HOP_BY_HOP = frozenset(
@@ -16,6 +22,29 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+
+
+@dataclass(frozen=True)
+class ProxyRequest:
+    method: str
+    path: str
+    query: str
+    headers: Headers
+    client: str
+    route: Route
+    request_id: str
+    from_lower_tier: bool
+
+    @property
+    def url(self) -> str:
+        """The cache key: path and query as the client sent them (the route is the prefix)."""
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    @property
+    def origin_path(self) -> str:
+        """The path at the origin, with the query: ``/catalog/v1/x?q`` -> ``/v1/x?q``."""
+        rest = self.route.origin_path(self.path)
+        return f"{rest}?{self.query}" if self.query else rest
 
 
 def forwardable_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
