@@ -13,7 +13,7 @@ from dispatch.domain.search import MAX_RADIUS_M
 from dispatch.domain.trips import TripAction
 from dispatch.events import EVENTS, LOCATIONS, DriverPosition, DriverStatus
 from dispatch.forwarding import HANDLED_BY, TripForwarding
-from dispatch.locations import LocationIndex, LocationUpdate
+from dispatch.locations import LocationIndex, LocationUpdate, search_mode
 from dispatch.membership import Membership
 from dispatch.trips import Trips
 from stackkit.errors import Invalid
@@ -22,6 +22,8 @@ from stackkit.service import from_state
 
 MAX_BATCH = 1000
 DRIVER_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+SEARCHED_BY = "x-dispatch-search"
+"""Response header of a nearby search: which ``dispatch.search`` mode answered it."""
 
 router = APIRouter(prefix="/v1", tags=["locations"])
 
@@ -109,13 +111,16 @@ async def report_locations(batch: LocationBatch, index: Index, events: Events) -
 @router.get("/drivers/nearby", summary="The nearest available drivers, nearest first")
 async def nearby_drivers(
     index: Index,
+    response: Response,
     lat: Annotated[float, Query()],
     lng: Annotated[float, Query()],
     radius_m: Annotated[float, Query(gt=0, le=MAX_RADIUS_M)] = 3000,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> NearbyResponse:
     origin = validate_point(lat, lng)
-    found = await index.nearby(origin, radius_m, limit, _now_ms())
+    mode = search_mode()
+    found = await index.nearby(origin, radius_m, limit, _now_ms(), mode)
+    response.headers[SEARCHED_BY] = mode.value
     return NearbyResponse(
         drivers=[
             NearbyDriver(

@@ -6,7 +6,7 @@ from dispatch.api import router, trips_router
 from dispatch.demand import SurgeBoard
 from dispatch.events import TOPICS
 from dispatch.forwarding import TripForwarding
-from dispatch.locations import LocationIndex
+from dispatch.locations import LocationIndex, SearchMetrics
 from dispatch.membership import Membership
 from dispatch.settings import DispatchSettings
 from dispatch.store import ensure_schema
@@ -22,7 +22,11 @@ async def open_dispatch(app: FastAPI, stack: AsyncExitStack) -> dict[str, Readin
     """The location index, trips with their outbox relay and offer timeouts, surge, and this
     worker's place on the ring with the forwarding to the other workers."""
     settings: DispatchSettings = app.state.settings
-    app.state.locations = LocationIndex(app.state.redis, stale_after_s=settings.stale_after_s)
+    app.state.locations = LocationIndex(
+        app.state.redis,
+        stale_after_s=settings.stale_after_s,
+        metrics=SearchMetrics(app.state.metrics.registry),
+    )
     await ensure_schema(app.state.db)
     await create_outbox(app.state.db)
     # Kicked by every commit that stages a trip event; swept every 0.5 s for leftovers.

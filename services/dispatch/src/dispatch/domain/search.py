@@ -8,16 +8,21 @@ sparse area costs more rings, one Redis round trip each. The search reads the
 origin cell, then ring after ring, and stops as soon as no driver in a further ring could be
 closer than the ones found, or the rings are past the radius. Distances are always the true
 great-circle distance, so results equal a brute-force scan.
+
+The search is a design switch (``dispatch.search``, :class:`SearchMode`): the H3 rings above,
+Redis GEOSEARCH over a geo set kept beside the cells (:func:`geo_query` says what to ask it),
+or a full scan of every driver. All three rank the same candidates by the same distance.
 """
 
 import heapq
 import math
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import h3
 
-from dispatch.domain.geo import Point, haversine_m
+from dispatch.domain.geo import EARTH_RADIUS_M, Point, haversine_m
 
 INDEX_RESOLUTION = 9
 MAX_RADIUS_M = 50_000
@@ -108,3 +113,51 @@ def ring_search(origin: Point, radius_m: float, limit: int) -> RingSearch:
         if len(found) < limit:
             batch = min(batch * 2, 8)
     return found
+
+
+class SearchMode(StrEnum):
+    """How nearby drivers are found (the ``dispatch.search`` switch); the first is the seed's."""
+
+    H3_RINGS = "h3_rings"
+    GEOSEARCH = "geosearch"
+    FULL_SCAN = "full_scan"
+
+
+GEO_MAX_LAT = 85.05112878
+"""Redis's geo sets index latitudes up to this (Web Mercator's limit): drivers nearer the poles
+are kept in a plain set beside the geo set, and read whenever a search circle reaches there."""
+REDIS_EARTH_RADIUS_M = 6372797.560856
+"""The sphere Redis measures GEOSEARCH distances on: its metres are this over ours longer."""
+GEO_SLACK_M = 3.0
+"""More than a geo set's position error (52-bit geohashes: under half a metre), both ways."""
+
+
+@dataclass(frozen=True, slots=True)
+class GeoQuery:
+    """What to ask GEOSEARCH so that no driver within the radius (on our sphere) is missed."""
+
+    centre: Point
+    """The origin, or the nearest point Redis can search from (its latitude clamped)."""
+    radius_m: float
+    """In Redis's metres, widened by the slack (and by the clamp's shift)."""
+    ranked: bool
+    """Redis's distances from ``centre`` rank drivers as ours from the origin do, so the reading
+    may stop a slack past the ``limit``-th fresh driver. False when the centre was moved."""
+    polar: bool
+    """The circle reaches past :data:`GEO_MAX_LAT`: read the polar drivers too."""
+
+
+def geo_query(origin: Point, radius_m: float) -> GeoQuery:
+    """The GEOSEARCH that covers ``radius_m`` around ``origin``; its answers are candidates,
+    ranked again with :func:`nearest` (our distance, our radius)."""
+    centre = Point(max(-GEO_MAX_LAT, min(GEO_MAX_LAT, origin.lat)), origin.lng)
+    shift_m = haversine_m(origin, centre)
+    # Along the meridian a circle of radius r reaches exactly r / R radians of latitude further.
+    reach_deg = abs(origin.lat) + math.degrees(radius_m / EARTH_RADIUS_M)
+    scale = REDIS_EARTH_RADIUS_M / EARTH_RADIUS_M
+    return GeoQuery(
+        centre=centre,
+        radius_m=(radius_m + shift_m) * scale + GEO_SLACK_M,
+        ranked=shift_m == 0,
+        polar=reach_deg > GEO_MAX_LAT,
+    )
