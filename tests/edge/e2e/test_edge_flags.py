@@ -5,6 +5,7 @@ back restores it within a flip; each design switch (``edge.tieredCache``, ``edge
 PoPs' ``/metrics`` and a scripted origin that counts what reaches it."""
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -14,6 +15,8 @@ import aiohttp
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from devstack.processes import free_port
 from devstack.stack import REPO_FLAG_FILE, NativeStack
@@ -23,6 +26,7 @@ from stackkit.flag_catalog import SPECS_BY_KEY, render
 from stackkit.flag_file import read_flag_file, set_flag, write_flag_file
 from tests.edge.e2e.scripted_origin import Script, ScriptedOrigin, scripted_origin
 from tests.edge.e2e.test_edge import applied_versions, pop_url, write_config
+from tests.edge.e2e.test_resilience import chat_token
 from tests.flags.running import within_a_flip
 from tests.waiting import eventually
 
@@ -187,6 +191,34 @@ async def test_origin_down_answers_as_an_unreachable_origin_while_the_cache_stil
     await within_a_flip(answering, "the dynamic route answering with fault.origin=off")
     for pop in POPS:
         assert (await get(native_stack, pop, dynamic)).content == b"dynamic"
+
+
+async def test_origin_down_refuses_websocket_upgrades_as_unreachable_gateways(
+    native_stack: NativeStack, flip: Flip
+) -> None:
+    token = await chat_token(native_stack, "origin-fault")
+    url = f"{native_stack.edge_url.replace('http://', 'ws://')}/chat-gateway/ws?token={token}"
+    async with connect(url, open_timeout=10) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "hello"
+
+    await flip("fault.origin", "down")
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, open_timeout=10):
+            pass
+    assert refused.value.response.status_code == 502
+    body = json.loads(refused.value.response.body or b"{}")
+    assert body["error"]["code"] == "upstream_unreachable"
+
+    await flip("fault.origin", "off")
+
+    async def relayed() -> bool:
+        try:
+            async with connect(url, open_timeout=10) as ws:
+                return bool(json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "hello")
+        except InvalidStatus:
+            return False
+
+    await within_a_flip(relayed, "a WebSocket relayed again with fault.origin=off")
 
 
 async def miss_goes_direct(stack: NativeStack, routes: Routes) -> bool:
