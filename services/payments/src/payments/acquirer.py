@@ -2,19 +2,30 @@
 the acquirer are real. Its latency and failure profile can be changed at run time
 (``PUT /profile``). Every operation is idempotent on the caller's id (the charge attempt id,
 the refund id), so a retried or resumed request never charges twice.
+
+It evaluates the stack's flags: while ``payments.acquirerTimeouts`` is on, every
+``/authorizations`` request is processed but its answer is held back (until the flag is off,
+or ``hang_s``), so payments' calls run into their timeout with the outcome decided here.
 """
 
 import asyncio
+import contextlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from payments.domain.cards import TEST_CARDS, Card, Outcome, brand_of
 from payments.settings import AcquirerSettings
+from stackkit import flags
 from stackkit.errors import Conflict, NotFound
+from stackkit.lifespan import backends
 from stackkit.service import create_service_app
+
+TIMEOUTS = "payments.acquirerTimeouts"
 
 
 class Profile(BaseModel):
@@ -85,6 +96,34 @@ def decide(card: Card, profile: Profile, rng: random.Random) -> tuple[str, str |
     return "approved", None, False
 
 
+class HeldAnswers:
+    """ASGI middleware: while ``payments.acquirerTimeouts`` is on, an ``/authorizations``
+    request runs to the end (charged, captured, refunded...) and only its answer waits, until
+    the flag is off or ``hang_s()`` seconds: the worst kind of timeout for the caller, which
+    must find out what happened (reconcile) rather than assume nothing did."""
+
+    def __init__(self, app: ASGIApp, hang_s: Callable[[], float]) -> None:
+        self.app = app
+        self.hang_s = hang_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not scope["path"].startswith("/authorizations")
+            or not flags.is_on(TIMEOUTS)
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def held(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(flags.wait_for_change(TIMEOUTS, True), self.hang_s())
+            await send(message)
+
+        await self.app(scope, receive, held)
+
+
 def create_app(settings: AcquirerSettings | None = None) -> FastAPI:
     settings = settings or AcquirerSettings()
     profile = Profile(**settings.model_dump(include=set(Profile.model_fields)))
@@ -94,8 +133,10 @@ def create_app(settings: AcquirerSettings | None = None) -> FastAPI:
     app = create_service_app(
         name=settings.name,
         settings=settings,
+        lifespan_parts=(backends(),),  # no backends: the run-time flags only
         description="A simulated card acquirer with a run-time latency and failure profile.",
     )
+    app.add_middleware(HeldAnswers, hang_s=lambda: profile.hang_s)
 
     async def network() -> None:
         if profile.latency_ms:

@@ -34,9 +34,11 @@ from payments.domain.routing import (
     AttemptResult,
     AuthorizationStats,
     RetryPolicy,
+    Routing,
     choose_acquirer,
 )
 from payments.targets import Resolver, TargetRefused, resolve_target, system_resolver
+from stackkit import flags
 from stackkit.errors import DomainError, Unavailable
 from stackkit.http_errors import status_and_body
 from stackkit.logs import get_logger
@@ -96,6 +98,21 @@ class Progress:
 KEY_TTL_S = 24 * 3600
 
 
+# The design switches, read per request (a dict read): a flip applies to the next request.
+def _guard_ignored() -> bool:
+    """``payments.idempotency=ignored``: a demo of what the guard prevents (refused in
+    production, where this answers ``enforced``)."""
+    return flags.choice("payments.idempotency") == "ignored"
+
+
+def _routing() -> Routing:
+    return Routing(flags.choice("payments.routing"))
+
+
+def _smart_retries() -> bool:
+    return flags.choice("payments.smartRetries") == "on"
+
+
 class OutcomeUnknown(Unavailable):
     code = "outcome_pending"
 
@@ -117,13 +134,17 @@ class Payments:
         self, merchant_id: str, key: str | None, request: Request
     ) -> tuple[int, bytes]:
         """Run ``request`` at most once per (merchant, key); replays get the stored bytes."""
-        if key is None:
-            response = await self.dispatch(merchant_id, request, Progress())
-            return response.status, orjson.dumps(response.body)
-        if len(key) > 255:
+        if key is not None and len(key) > 255:
             raise InvalidRequest(
                 "Idempotency-Key must be at most 255 characters.", param="Idempotency-Key"
             )
+        if key is not None and _guard_ignored():
+            # No claim, no lock, no stored response: a retry runs the request again.
+            log.warning("idempotency_key_ignored", merchant_id=merchant_id, path=request.path)
+            key = None
+        if key is None:
+            response = await self.dispatch(merchant_id, request, Progress())
+            return response.status, orjson.dumps(response.body)
 
         async def claim(conn: Connection) -> store.Row:
             async with conn.transaction():
@@ -423,7 +444,12 @@ class Payments:
                 conn, intent, Action.CONFIRM, confirmations=intent["confirmations"] + 1
             )
             acquirer = choose_acquirer(
-                list(self.acquirers), self.stats, intent["card_brand"], intent["region"], self.rng
+                list(self.acquirers),
+                self.stats,
+                intent["card_brand"],
+                intent["region"],
+                self.rng,
+                routing=_routing(),
             )
             assert acquirer is not None
             await store.insert_attempt(conn, intent_id, acquirer, 1)
@@ -466,8 +492,9 @@ class Payments:
                     self.rng,
                     exploration=0.0,
                     exclude=tried,
+                    routing=_routing(),
                 )
-                if self.retry_policy.should_retry(results)
+                if _smart_retries() and self.retry_policy.should_retry(results)
                 else None
             )
             if next_acquirer is None:

@@ -4,6 +4,10 @@ Routing sends each authorization to the acquirer with the best recent authorizat
 the card's (brand, region), exploring another one now and then so a recovering acquirer is
 noticed. Smart retries send soft declines and timeouts to an acquirer not yet tried, within a
 bounded budget; hard declines (the cardholder's problem) are never retried.
+
+Both decisions can be turned off at run time to measure them (``payments.routing``,
+``payments.smartRetries``): :attr:`Routing.SINGLE_ACQUIRER` takes the acquirers in their
+configured order, the first for every payment, whatever the rates say.
 """
 
 import random
@@ -36,6 +40,11 @@ class AuthorizationStats:
         return (sum(outcomes) + 1) / (len(outcomes) + 2)
 
 
+class Routing(StrEnum):
+    BEST_RATE = "best_rate"
+    SINGLE_ACQUIRER = "single_acquirer"
+
+
 def choose_acquirer(
     acquirers: Sequence[str],
     stats: AuthorizationStats,
@@ -45,11 +54,14 @@ def choose_acquirer(
     *,
     exploration: float = 0.1,
     exclude: frozenset[str] = frozenset(),
+    routing: Routing = Routing.BEST_RATE,
 ) -> str | None:
     """The acquirer for the next attempt, or ``None`` when every one was tried."""
     candidates = [name for name in acquirers if name not in exclude]
     if not candidates:
         return None
+    if routing is Routing.SINGLE_ACQUIRER:
+        return candidates[0]
     if len(candidates) > 1 and rng.random() < exploration:
         return rng.choice(candidates)
     return max(
