@@ -1,4 +1,6 @@
-"""``python -m devstack run``: the whole stack natively, until Ctrl-C."""
+"""``python -m devstack run``: the whole stack natively, supervised, until Ctrl-C;
+``python -m devstack ctl``: its control API (status, kill, pause, resume, restart, stop, start).
+"""
 
 import argparse
 import signal
@@ -7,15 +9,17 @@ import threading
 import time
 from pathlib import Path
 
-from devstack.processes import StartupError
+from devstack.control import DEFAULT_PORT, ControlClient, ControlError, control_url, serve_control
+from devstack.processes import StartupError, port_open
 from devstack.servers import LocalServers
 from devstack.stack import REPO_FLAG_FILE, start_native_stack, taken_default_ports
+from devstack.supervision import ACTIONS, render_table
 from devstack.topology import EDGE_ROUTED, PROCESSES
 
 SECOND_STACK_HINT = """\
 Another stack (or another program) holds the default ports (edge 8080, services 8001-8014,
-PoPs 8081-8083, acquirers 8101-8102). To run a second stack beside it, on free ports that it
-prints when ready:
+PoPs 8081-8083, acquirers 8101-8102, control API 8099). To run a second stack beside it, on
+free ports that it prints when ready:
 
     make run ARGS=--free-ports          (or: uv run python -m devstack run --free-ports)
 """
@@ -24,6 +28,8 @@ prints when ready:
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     taken = [] if args.free_ports else taken_default_ports()
+    if not args.free_ports and port_open(DEFAULT_PORT):
+        taken.append(("control API", DEFAULT_PORT))
     if taken:
         listed = ", ".join(f"{name} {port}" for name, port in taken)
         print(f"cannot start on the default ports: taken: {listed}", file=sys.stderr)
@@ -38,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         print("starting services ...", flush=True)
         stack = start_native_stack(
-            servers, default_ports=not args.free_ports, flag_file=REPO_FLAG_FILE
+            servers, default_ports=not args.free_ports, flag_file=REPO_FLAG_FILE, supervise=True
         )
     except StartupError as exc:
         servers.stop(keep_logs=True)
@@ -47,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
             print(SECOND_STACK_HINT, file=sys.stderr)
         print(f"logs kept in {servers.root / 'logs'}", file=sys.stderr)
         return 1
+    assert stack.supervisor is not None
+    control = serve_control(
+        stack.supervisor, port=0 if args.free_ports else DEFAULT_PORT, state_dir=servers.root
+    )
     elapsed = time.monotonic() - started
     print(
         f"\nReal-World Architectures is ready in {elapsed:.1f}s (every /readyz 200 via the edge)\n"
@@ -66,19 +76,22 @@ def run(args: argparse.Namespace) -> int:
     print("\n  run-time flags (faults and design switches; polled, no restart)")
     print(f"    {REPO_FLAG_FILE}")
     print("    uv run python -m stackkit.flag_file show | set KEY VARIANT")
+    ctl = "uv run python -m devstack ctl"
+    if args.free_ports:
+        ctl += f" --url {control.url}"
+    print("\n  supervision (a process or server that exits is started again, with backoff)")
+    print(f"    control API    {control.url}/processes  (and /metrics)")
+    print(f"    {ctl} status | kill | pause | resume | restart | stop | start NAME")
+    print("    kafka, cql, redis, redis-b keep their data in memory: a restart empties them")
     print(f"\n  logs in {stack.logs_dir()}\n\nCtrl-C stops everything.", flush=True)
 
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    reported: set[str] = set()
-    while not stopping.wait(1.0):
-        # A dead process is reported, not fatal: killing things and watching is the point.
-        for name, proc in stack.processes.items():
-            if not proc.alive and name not in reported:
-                reported.add(name)
-                print(f"{name} exited; its log: {proc.log_path}", file=sys.stderr)
+    stopping.wait()
     print("stopping ...", flush=True)
+    control.close()
+    stack.unsupervise()
     stack.stop()
     servers.stop(keep_logs=True)
     print(f"stopped. logs kept in {stack.logs_dir()}")
@@ -98,8 +111,38 @@ def main() -> int:
         "--data-dir",
         help="keep server data and logs here (default: a temp dir whose logs/ outlive the run)",
     )
+    ctl_parser = commands.add_parser(
+        "ctl", help="the running stack's processes: status, kill, pause, resume, restart ..."
+    )
+    ctl_parser.add_argument(
+        "--url", help=f"the control API (default http://127.0.0.1:{DEFAULT_PORT})"
+    )
+    ctl_parser.add_argument("--data-dir", help="find the control API in a run's --data-dir")
+    ctl_parser.add_argument("action", choices=["status", "metrics", *ACTIONS])
+    ctl_parser.add_argument("name", nargs="?", help="a process or server (`status` lists them)")
     args = parser.parse_args()
+    if args.command == "ctl":
+        return ctl(args)
     return run(args)
+
+
+def ctl(args: argparse.Namespace) -> int:
+    try:
+        url = control_url(url=args.url, data_dir=Path(args.data_dir) if args.data_dir else None)
+        client = ControlClient(url)
+        if args.action == "status":
+            print(render_table(client.status(args.name)))
+        elif args.action == "metrics":
+            print(client.metrics(), end="")
+        elif not args.name:
+            print(f"ctl {args.action} needs a NAME (`ctl status` lists them)", file=sys.stderr)
+            return 2
+        else:
+            print(client.act(args.name, args.action))
+    except ControlError as exc:
+        print(f"ctl {args.action}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

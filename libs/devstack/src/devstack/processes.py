@@ -124,16 +124,59 @@ class LocalProcess:
         except FileNotFoundError:
             return "(no log)"
 
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it has exited (negative: the signal that ended it)."""
+        return self.popen.poll() if self.popen is not None else None
+
+    @property
+    def paused(self) -> bool:
+        """SIGSTOPped, as the kernel says (whoever sent the signal)."""
+        if not self.alive or self.popen is None:
+            return False
+        try:
+            stat = Path(f"/proc/{self.popen.pid}/stat").read_text()
+        except OSError:
+            return False
+        # "pid (comm) S ...": the command may hold spaces and parentheses, the state follows
+        # the last ")".
+        return stat.rpartition(")")[2].split()[:1] == ["T"]
+
+    def signal_group(self, signum: int) -> None:
+        """Signal the process and everything it started (its own session, see :meth:`start`):
+        Postgres' backends stop, resume and die with their postmaster."""
+        if self.popen is None or not self.alive:
+            return
+        try:
+            os.killpg(self.popen.pid, signum)
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # not ours to signal as a group: the process alone
+            self.popen.send_signal(signum)
+
+    def pause(self) -> None:
+        """SIGSTOP: a hung peer whose connections stay open (a partition, as seen by clients)."""
+        self.signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal_group(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to clean up (for crash tests)."""
         if self.popen is not None and self.alive:
-            self.popen.kill()
+            self.signal_group(signal.SIGKILL)
             self.popen.wait()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.popen is None or not self.alive:
             return
         self.popen.send_signal(self.stop_signal)
+        # A paused process would hold the signal until the timeout's SIGKILL.
+        self.resume()
         try:
             self.popen.wait(timeout_s)
         except subprocess.TimeoutExpired:

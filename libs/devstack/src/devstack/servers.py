@@ -77,6 +77,8 @@ class LocalServer:
     """One server process in ``data_dir`` listening on 127.0.0.1:``port``."""
 
     name: ClassVar[str]
+    restart_note: ClassVar[str] = ""
+    """What a restart loses, for the supervisor's status."""
     data_dir: Path
     port: int = field(default_factory=free_port)
     process: LocalProcess | None = None
@@ -108,6 +110,7 @@ class LocalServer:
 @dataclass
 class PostgresServer(LocalServer):
     name: ClassVar[str] = "postgres"
+    restart_note: ClassVar[str] = "data kept in its data dir (crash recovery on restart)"
 
     @property
     def admin_url(self) -> str:
@@ -175,6 +178,8 @@ class PostgresServer(LocalServer):
 @dataclass
 class RedisServer(LocalServer):
     name: ClassVar[str] = "redis"
+    # No RDB or AOF: what the stack keeps in Redis (caches, presence, locations) it rebuilds.
+    restart_note: ClassVar[str] = "in memory (no persistence): a restart empties it"
 
     @property
     def url(self) -> str:
@@ -195,6 +200,9 @@ class KafkaServer(LocalServer):
     """The Tansu broker: Kafka wire-compatible, memory storage (a restart empties it)."""
 
     name: ClassVar[str] = "kafka"
+    restart_note: ClassVar[str] = (
+        "Tansu with memory storage: a restart empties it (topics, offsets, groups)"
+    )
 
     @property
     def bootstrap_servers(self) -> str:
@@ -215,6 +223,7 @@ class CqlServer(LocalServer):
     """The in-memory CQL development server (:mod:`devstack.cql`), as a child process."""
 
     name: ClassVar[str] = "cql"
+    restart_note: ClassVar[str] = "in memory (the development server): a restart empties it"
 
     @property
     def contact_point(self) -> str:
@@ -257,6 +266,11 @@ class LocalServers:
             redis_b=RedisServer(base / "redis-b"),
             owns_root=owns_root,
         )
+
+    def by_name(self) -> dict[str, LocalServer]:
+        """Each server by the name the supervisor and ``ctl`` know it by."""
+        return {"postgres": self.postgres, "redis": self.redis, "redis-b": self.redis_b,
+                "kafka": self.kafka, "cql": self.cql}  # fmt: skip
 
     def start(self) -> None:
         try:

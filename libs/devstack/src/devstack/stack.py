@@ -4,7 +4,7 @@ import os
 import secrets
 import shutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +19,9 @@ from devstack.processes import (
     port_open,
     wait_until,
 )
-from devstack.servers import LocalServers
+from devstack.servers import LocalServer, LocalServers
+from devstack.supervision import Backoff
+from devstack.supervisor import Supervisor, Target
 from devstack.topology import (
     ACQUIRERS,
     CHAT_GATEWAYS,
@@ -63,6 +65,9 @@ class NativeStack:
     ``make run`` uses the repository's ``infra/flags/flags.flagd.json``, so editing it (or
     ``python -m stackkit.flag_file set``) flips a switch; unset, the stack gets its own copy
     of that file in its directory, so tests flip flags without touching the checkout."""
+    supervisor: Supervisor | None = None
+    """Set by :meth:`supervise`: processes that exit unexpectedly are started again. Without
+    it (the tests' session stack) a killed process stays dead until :meth:`start`."""
 
     @classmethod
     def create(cls, servers: LocalServers, *, default_ports: bool = False) -> "NativeStack":
@@ -151,16 +156,27 @@ class NativeStack:
     def start(self, names: Iterable[str] | None = None, *, wait: bool = True) -> None:
         """Start the processes (all by default) and, unless ``wait`` is false, wait until ready."""
         specs = [process(name) for name in names] if names is not None else list(PROCESSES)
+        chosen = [spec.name for spec in specs]
+        if self.supervisor is not None:
+            self.supervisor.hold(chosen)  # ours to start now, not the supervisor's too
         try:
             for spec in specs:
-                self.processes[spec.name] = self._process_for(spec)
-                self.processes[spec.name].start()
+                self._start_process(spec)
+            if self.supervisor is not None:
+                for spec in specs:
+                    if spec.name not in self.supervisor.targets:
+                        self.supervisor.add(self._service_target(spec))
+                self.supervisor.release(chosen)
             if wait:
                 with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-                    list(pool.map(self.wait_ready, [spec.name for spec in specs]))
+                    list(pool.map(self.wait_ready, chosen))
         except BaseException:
-            self.stop([spec.name for spec in specs])
+            self.stop(chosen)
             raise
+
+    def _start_process(self, spec: ProcessSpec) -> None:
+        self.processes[spec.name] = self._process_for(spec)
+        self.processes[spec.name].start()
 
     def wait_ready(self, name: str, timeout_s: float = READY_TIMEOUT_S) -> None:
         readyz = f"{self.url(name)}/readyz"
@@ -175,21 +191,69 @@ class NativeStack:
             )
 
     def kill(self, name: str) -> None:
+        """SIGKILL; supervised, the process is started again after its backoff."""
         self.processes[name].kill()
 
     def restart(self, name: str) -> None:
-        self.processes[name].stop()
+        self.stop([name])
         self.start([name])
 
     def stop(self, names: Iterable[str] | None = None) -> None:
-        """Stop the processes (all by default); the edge goes first, being started last."""
+        """Stop the processes (all by default); the edge goes first, being started last.
+        Supervised, they stay down until :meth:`start`."""
         chosen = set(self.processes if names is None else names)
+        if self.supervisor is not None:
+            self.supervisor.hold(sorted(chosen))
         for name in reversed(list(self.processes)):
             if name in chosen:
                 self.processes[name].stop()
 
     def logs_dir(self) -> Path:
         return self.servers.root / "logs"
+
+    def supervise(
+        self,
+        *,
+        servers: Iterable[str] | None = None,
+        backoff: Backoff | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> Supervisor:
+        """Supervise every started process and the named local servers (all by default:
+        :meth:`LocalServers.by_name`), from now until :meth:`unsupervise`."""
+        supervisor = Supervisor(backoff=backoff or Backoff())
+        if say is not None:
+            supervisor.say = say
+        for name in self.processes:
+            supervisor.add(self._service_target(process(name)))
+        by_name = self.servers.by_name()
+        for name in by_name if servers is None else servers:
+            supervisor.add(_server_target(name, by_name[name]))
+        self.supervisor = supervisor.start()
+        return supervisor
+
+    def unsupervise(self) -> None:
+        """Stop supervising: nothing is restarted after this (the runner shutting down)."""
+        if self.supervisor is not None:
+            self.supervisor.close()
+            self.supervisor = None
+
+    def _service_target(self, spec: ProcessSpec) -> Target:
+        def stop() -> None:
+            if (current := self.processes.get(spec.name)) is not None:
+                current.stop()
+
+        return Target(
+            name=spec.name, kind="service", port=self.ports[spec.name],
+            start=lambda: self._start_process(spec), current=lambda: self.processes.get(spec.name),
+            stop=stop,
+        )  # fmt: skip
+
+
+def _server_target(name: str, server: LocalServer) -> Target:
+    return Target(
+        name=name, kind="server", port=server.port, start=server.start,
+        current=lambda: server.process, stop=server.stop, note=server.restart_note,
+    )  # fmt: skip
 
 
 def taken_default_ports() -> list[tuple[str, int]]:
@@ -210,7 +274,10 @@ def start_native_stack(
     default_ports: bool = False,
     overrides: dict[str, dict[str, str]] | None = None,
     flag_file: Path | None = None,
+    supervise: bool = False,
 ) -> NativeStack:
+    """Start every process, wait until each is ready through the edge; ``supervise`` then
+    supervises them and every local server (:meth:`NativeStack.supervise`)."""
     stack = NativeStack.create(servers, default_ports=default_ports)
     stack.flag_file = flag_file
     stack.overrides = overrides or {}
@@ -220,4 +287,6 @@ def start_native_stack(
     except StartupError:
         stack.stop()
         raise
+    if supervise:
+        stack.supervise()
     return stack
