@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings
 
 from devstack.containers.images import SERVICE_DOCKERFILE, SERVICES, service_image, service_of
 from devstack.servers import SERVICE_DATABASES, LocalServers
-from devstack.stack import NativeStack
+from devstack.stack import REPO_FLAG_FILE, NativeStack
 from devstack.topology import PROCESSES, ProcessSpec
 from stackkit.flags import FLAG_ENV_NAMES
 from stackkit.settings import settings_env_names
@@ -22,6 +22,12 @@ from tests.contract.conftest import VenvTool
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 BACKING_SERVERS = {"kafka", "cassandra", "postgres", "redis", "redis-b"}
+FLAG_SERVER = "flagd"
+"""Serves infra/flags to compose's services; natively each process reads the file itself."""
+FLAG_READERS = {spec.name for spec in PROCESSES if spec.env_prefix != "ANYCAST_"}
+"""Every process but the anycast entry, which splices TCP connections and reads no flags."""
+COMPOSE_NAME = {"cql": "cassandra"}
+"""Natively the CQL development server stands in for Cassandra."""
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +56,53 @@ def test_compose_file_is_valid_for_compose_v2(compose: dict[str, Any]) -> None:
 
 
 def test_compose_and_native_runner_list_the_same_processes(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) - BACKING_SERVERS == {spec.name for spec in PROCESSES}
+    assert set(compose["services"]) - BACKING_SERVERS - {FLAG_SERVER} == {
+        spec.name for spec in PROCESSES
+    }
 
 
 def test_every_compose_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
-    missing = [name for name, svc in compose["services"].items() if not svc.get("healthcheck")]
+    """But flagd: its image is distroless (no shell, no client to probe with), so it has none
+    said out loud, and nothing depends on it (a service runs on code defaults until it
+    answers)."""
+    services = compose["services"]
+    missing = [name for name, svc in services.items()
+               if name != FLAG_SERVER and not svc.get("healthcheck", {}).get("test")]  # fmt: skip
     assert missing == []
+    assert services[FLAG_SERVER]["healthcheck"] == {"disable": True}
+    assert [
+        name for name, svc in services.items() if FLAG_SERVER in svc.get("depends_on", {})
+    ] == []
+
+
+def test_compose_and_the_native_supervisor_restart_the_same_processes(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """Every container restarts unless stopped, as the native supervisor restarts every process
+    and local server that ``make run`` starts (flagd has no native process to restart)."""
+    policies = {name: svc.get("restart") for name, svc in compose["services"].items()}
+    assert set(policies.values()) == {"unless-stopped"}, policies
+    supervised = [spec.name for spec in PROCESSES] + list(LocalServers.create(tmp_path).by_name())
+    assert {COMPOSE_NAME.get(name, name) for name in supervised} == set(policies) - {FLAG_SERVER}
+
+
+def test_flagd_serves_the_repositorys_flag_file(compose: dict[str, Any]) -> None:
+    flagd = compose["services"][FLAG_SERVER]
+    assert re.fullmatch(r"ghcr\.io/open-feature/flagd:v\d+\.\d+\.\d+", flagd["image"])
+    assert flagd["command"] == ["start", "--uri", f"file:/etc/flagd/{REPO_FLAG_FILE.name}"]
+    [volume] = flagd["volumes"]
+    assert (Path(volume["source"]), volume["target"], volume.get("read_only")) == (
+        REPO_FLAG_FILE.parent,
+        "/etc/flagd",
+        True,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(FLAG_READERS))
+def test_every_flag_reader_asks_flagd(compose: dict[str, Any], name: str) -> None:
+    environment = compose["services"][name]["environment"]
+    flags = {key: value for key, value in environment.items() if key in FLAG_ENV_NAMES}
+    assert flags == {"FLAGD_RESOLVER": "rpc", "FLAGD_HOST": FLAG_SERVER, "FLAGD_PORT": "8013"}
 
 
 def test_every_dependency_waits_for_health(compose: dict[str, Any]) -> None:
@@ -98,7 +145,9 @@ def test_compose_sets_every_variable_the_settings_read(
     assert wanted, f"{spec.settings} reads no variables"
     environment = set(compose["services"][spec.name].get("environment", {}))
     assert sorted(wanted - environment) == []
-    assert sorted(environment - wanted) == [], "compose sets variables nothing reads"
+    # The flag provider's variables are read by stackkit.flags, not by the settings.
+    unread = environment - wanted - set(FLAG_ENV_NAMES)
+    assert sorted(unread) == [], "compose sets variables nothing reads"
 
 
 TOPOLOGY_SUFFIXES = (
@@ -127,8 +176,7 @@ def test_compose_starts_each_process_after_its_servers(
     compose: dict[str, Any], spec: ProcessSpec
 ) -> None:
     depends_on = set(compose["services"][spec.name].get("depends_on", {}))
-    compose_name = {"cql": "cassandra"}  # natively the CQL development server stands in
-    assert {compose_name.get(server, server) for server in spec.servers} <= depends_on
+    assert {COMPOSE_NAME.get(server, server) for server in spec.servers} <= depends_on
 
 
 def test_compose_and_native_runner_create_the_same_databases() -> None:

@@ -18,7 +18,7 @@ from devstack.containers.images import (
 )
 from devstack.containers.stack import COMPOSE_FILES
 from tests.contract.conftest import VenvTool
-from tests.contract.test_compose import BACKING_SERVERS
+from tests.contract.test_compose import BACKING_SERVERS, FLAG_READERS, FLAG_SERVER
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_FILE = ROOT / "docker-compose.local.yml"
@@ -57,8 +57,26 @@ def test_the_override_replaces_the_backing_servers_images_only(
     base: dict[str, Any], local: dict[str, Any]
 ) -> None:
     changed = {name for name, svc in local["services"].items() if svc != base["services"][name]}
-    assert changed == BACKING_SERVERS
-    assert set(local["services"]) == set(base["services"])
+    assert changed - FLAG_READERS == BACKING_SERVERS
+    # flagd's image may not be pullable either: it is left out (a profile nothing starts).
+    assert set(local["services"]) == set(base["services"]) - {FLAG_SERVER}
+
+
+@pytest.mark.parametrize("name", sorted(FLAG_READERS))
+def test_in_place_of_flagd_each_service_reads_the_flag_file(
+    base: dict[str, Any], local: dict[str, Any], name: str
+) -> None:
+    """The native runner's way: the same file, evaluated in-process; nothing else changes."""
+    service, original = local["services"][name], base["services"][name]
+    assert service["environment"] == original["environment"] | {
+        "FLAGD_RESOLVER": "file", "FLAGD_OFFLINE_FLAG_SOURCE_PATH": "/etc/flagd/flags.flagd.json",
+    }  # fmt: skip
+    mounts = [(v["source"], v["target"], v.get("read_only")) for v in service["volumes"]]
+    assert mounts == [(str(ROOT / "infra" / "flags"), "/etc/flagd", True)]
+    rest = {"environment", "volumes"}
+    assert {k: v for k, v in service.items() if k not in rest} == {
+        k: v for k, v in original.items() if k not in rest
+    }
 
 
 def test_every_stand_in_is_an_image_this_repository_builds(local: dict[str, Any]) -> None:
