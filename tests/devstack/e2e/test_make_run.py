@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.control import ControlClient
 from devstack.processes import port_open, wait_until
+from devstack.supervision import State
 from devstack.topology import PROCESSES
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +45,20 @@ def test_the_native_runner_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_pat
         ports = [int(port) for port in re.findall(r"http://127\.0\.0\.1:(\d+)", text)]
         ports += [int(port) for port in re.findall(r"127\.0\.0\.1:(\d+)\s*$", text, re.M)]
         assert len(ports) >= 10, text
+        # Supervised: a killed process comes back on its own, said in the runner's output.
+        control = re.search(r"control API\s+(\S+)/processes", text)
+        assert control, text
+        client = ControlClient(control.group(1))
+        assert "acquirer-b" in client.act("acquirer-b", "kill")
+        wait_until(
+            lambda: (
+                client.status("acquirer-b")[0].restarts == 1
+                and client.status("acquirer-b")[0].state is State.RUNNING
+            ),
+            timeout_s=60,
+            what="acquirer-b started again by the supervisor",
+        )
+        assert "supervisor: acquirer-b exited (SIGKILL)" in output.read_text()
     finally:
         runner.send_signal(signal.SIGINT)
         exit_code = runner.wait(60)

@@ -84,9 +84,12 @@ class LocalProcess:
     user: str | None = None
     stop_signal: int = signal.SIGTERM
     popen: "subprocess.Popen[bytes] | None" = None
+    started_at: float | None = None
+    """``time.monotonic()`` when it was started."""
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.started_at = time.monotonic()
         with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(
                 self.argv,

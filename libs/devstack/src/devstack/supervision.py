@@ -116,7 +116,8 @@ def render_metrics(statuses: list[ProcessStatus]) -> str:
         ("devstack_process_restarts_total", "counter",
          "Starts of the process after its first", lambda s: s.restarts),
         ("devstack_process_uptime_seconds", "gauge",
-         "Seconds since the process last started (0 when down)", lambda s: s.uptime_s or 0.0),
+         "Seconds since the process last started (0 when down)",
+         lambda s: round(s.uptime_s or 0.0, 3)),
     ]  # fmt: skip
     lines: list[str] = []
     for metric, kind, help_text, value in families:

@@ -158,7 +158,8 @@ class Supervisor:
         restart_in = None
         if state is State.BACKOFF and target.restart_at is not None:
             restart_in = max(0.0, target.restart_at - now)
-        uptime = now - target.started_at if alive and target.started_at is not None else None
+        started = process.started_at if process is not None else None
+        uptime = now - started if alive and started is not None else None
         last_exit = target.last_exit
         if not alive and process is not None and process.returncode is not None:
             last_exit = process.returncode
