@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
 
+from catalog.domain.cache_zones import CacheMode, CachePolicy
 from catalog.evcache import Zone, ZonedCache, warm
 from devstack.servers import RedisServer
 
@@ -112,3 +114,72 @@ async def test_an_outage_degrades_to_the_loader_never_to_errors(
     finally:
         await dead.aclose()
         await alive.aclose()
+
+
+class Policy:
+    """The policy in force, changed by the test as a flip would."""
+
+    def __init__(self) -> None:
+        self.now = CachePolicy()
+
+    def __call__(self) -> CachePolicy:
+        return self.now
+
+
+def counted(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_one_zone_reads_and_fills_the_local_zone_only(
+    zones: tuple[aioredis.Redis, aioredis.Redis],
+) -> None:
+    policy, registry = Policy(), CollectorRegistry()
+    cache = ZonedCache([Zone("a", zones[0]), Zone("b", zones[1])], registry=registry, policy=policy)
+    policy.now = CachePolicy(CacheMode.ONE_ZONE)
+    await zones[1].set("title:5", b"only in b")
+    load = Loader()
+    assert await cache.get_or_load("title:5", load) == b"from cassandra", "b is not read"
+    assert await cache.get_or_load("title:6", load) == b"from cassandra"
+    assert await zones[0].get("title:6") == b"from cassandra"
+    assert await zones[1].get("title:6") is None, "nothing replicated to b"
+    assert counted(registry, "catalog_cache_writes_total", zone="b", op="set") == 0
+    assert counted(registry, "catalog_cache_reads_total", zone="b", outcome="miss") == 0
+    assert counted(registry, "catalog_cache_writes_total", zone="a", op="set") == 2
+    await cache.invalidate("title:5")
+    assert await zones[1].get("title:5") is None, "invalidations still reach b"
+
+
+async def test_off_sends_every_lookup_to_the_loader_and_touches_no_zone(
+    zones: tuple[aioredis.Redis, aioredis.Redis],
+) -> None:
+    policy, registry = Policy(), CollectorRegistry()
+    cache = ZonedCache([Zone("a", zones[0]), Zone("b", zones[1])], registry=registry, policy=policy)
+    load = Loader()
+    await cache.get_or_load("title:7", load)
+    policy.now = CachePolicy(CacheMode.OFF)
+    for _ in range(3):
+        assert await cache.get_or_load("title:7", load) == b"from cassandra"
+    assert load.calls == 4
+    assert counted(registry, "cache_lookups_total", result="bypass") == 3
+    assert counted(registry, "catalog_cache_reads_total", zone="a", outcome="miss") == 1
+    assert counted(registry, "catalog_cache_reads_total", zone="a", outcome="hit") == 0
+    policy.now = CachePolicy()
+    assert await cache.get_or_load("title:7", load) == b"from cassandra"
+    assert load.calls == 4, "back on: the zones' copy serves again"
+
+
+async def test_with_zone_a_down_reads_fall_back_to_b_and_fills_go_to_b(
+    zones: tuple[aioredis.Redis, aioredis.Redis],
+) -> None:
+    policy, registry = Policy(), CollectorRegistry()
+    cache = ZonedCache([Zone("a", zones[0]), Zone("b", zones[1])], registry=registry, policy=policy)
+    load = Loader()
+    await cache.get_or_load("title:8", load)  # in both zones
+    policy.now = CachePolicy(down=frozenset({"a"}))
+    await zones[0].set("title:8", b"a is not asked")
+    assert await cache.get_or_load("title:8", load) == b"from cassandra", "served by b"
+    assert await cache.get_or_load("title:9", load) == b"from cassandra"
+    assert load.calls == 2
+    assert await zones[0].get("title:9") is None and await zones[1].get("title:9") is not None
+    assert counted(registry, "catalog_cache_reads_total", zone="a", outcome="unavailable") == 2
+    assert counted(registry, "catalog_cache_reads_total", zone="b", outcome="hit") == 1

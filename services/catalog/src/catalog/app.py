@@ -4,7 +4,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from catalog.api import router
-from catalog.evcache import Zone, ZonedCache
+from catalog.evcache import ZONE_A, Zone, ZonedCache, policy_from_flags
 from catalog.events import PLAYS, TOPICS
 from catalog.filling import FillPlanner
 from catalog.plays import PLAYS_GROUP, PlayConsumer
@@ -26,6 +26,7 @@ async def open_catalog(app: FastAPI, stack: AsyncExitStack) -> dict[str, Readine
         settings.cassandra_contact_points,
         settings.cassandra_keyspace,
         timeout_s=settings.startup_timeout_s,
+        registry=app.state.metrics.registry,
     )
     stack.callback(store.close)
     zone_b = aioredis.Redis.from_url(
@@ -45,9 +46,10 @@ async def open_catalog(app: FastAPI, stack: AsyncExitStack) -> dict[str, Readine
     )
     run_every(stack, settings.fill_interval_s, app.state.fill.run, "fill-planner")
     app.state.cache = ZonedCache(
-        [Zone("a", app.state.redis), Zone("b", zone_b)],
+        [Zone(ZONE_A, app.state.redis), Zone("b", zone_b)],
         ttl_s=settings.cache_ttl_s,
         registry=app.state.metrics.registry,
+        policy=policy_from_flags,  # catalog.cache and catalog.cacheZoneADown, per lookup
     )
     plays_consumer = consume(
         stack,

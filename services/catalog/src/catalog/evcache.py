@@ -4,6 +4,11 @@ Writes go to every zone; reads go to the local zone and fall back to the others 
 repairing the local copy. A zone that fails is skipped for a second (a tiny circuit breaker),
 and a cache that fails altogether degrades to the loader (Cassandra reads), never to errors.
 A cold zone can be warmed from a warm one, as EVCache does when a zone is replaced.
+
+Which zones a lookup uses is decided per lookup (``catalog.domain.cache_zones``) from the
+policy in force: the ``catalog.cache`` switch (two zones, one zone, off) and the
+``catalog.cacheZoneADown`` fault (zone ``a`` answers nothing), read from the flags by
+:func:`policy_from_flags`. Every zone read and write is counted by zone and outcome.
 """
 
 import time
@@ -14,10 +19,23 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter
 from redis.exceptions import RedisError
 
+from catalog.domain.cache_zones import CacheMode, CachePolicy, invalidated_zones, plan_zones
+from stackkit import flags
 from stackkit.logs import get_logger
 
 log = get_logger(__name__)
 BREAK_S = 1.0
+ZONE_A = "a"
+"""The zone ``catalog.cacheZoneADown`` takes away (the local zone, as the app names them)."""
+TODAY = CachePolicy()
+
+
+def policy_from_flags() -> CachePolicy:
+    """The policy the stack's flags say is in force now (two dict reads)."""
+    return CachePolicy(
+        mode=CacheMode(flags.choice("catalog.cache")),
+        down=frozenset({ZONE_A}) if flags.is_on("catalog.cacheZoneADown") else frozenset(),
+    )
 
 
 @dataclass
@@ -41,26 +59,56 @@ class ZonedCache:
     """The local zone first."""
     ttl_s: int = 3600
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    policy: Callable[[], CachePolicy] = lambda: TODAY
+    """Asked once per lookup, write or invalidation: the flags' answer in the app."""
 
     def __post_init__(self) -> None:
         self.lookups = Counter(
-            "cache_lookups_total", "Cache lookups by result", ["result"], registry=self.registry
+            "cache_lookups_total",
+            "Cache lookups by result (hit, miss; bypass: catalog.cache=off)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.zone_reads = Counter(
+            "catalog_cache_reads",
+            "Zone reads by zone and outcome (hit, miss, error; unavailable: the zone is down"
+            " or its breaker open, so it was not asked)",
+            ["zone", "outcome"],
+            registry=self.registry,
+        )
+        self.zone_writes = Counter(
+            "catalog_cache_writes",
+            "Zone writes by zone and operation (set: a fill or a repair; delete: invalidation)",
+            ["zone", "op"],
+            registry=self.registry,
         )
         self.hits = self.misses = 0
+        self._by_name = {zone.name: zone for zone in self.zones}
 
     @property
     def hit_ratio(self) -> float:
         total = self.hits + self.misses
         return self.hits / total if total else 0.0
 
+    def _plan(self, policy: CachePolicy, *, reading: bool) -> list[Zone]:
+        """The zones one lookup (or write) uses; a read counts the ones the policy took down."""
+        plan = plan_zones(policy, [zone.name for zone in self.zones])
+        if reading:
+            for name in plan.unavailable:
+                self.zone_reads.labels(name, "unavailable").inc()
+        return [self._by_name[name] for name in plan.use]
+
     async def _get(self, zone: Zone, key: str) -> bytes | None:
         if not zone.up:
+            self.zone_reads.labels(zone.name, "unavailable").inc()
             return None
         try:
             value = await zone.client.get(key)
         except (RedisError, OSError) as error:
+            self.zone_reads.labels(zone.name, "error").inc()
             zone.trip(error)
             return None
+        self.zone_reads.labels(zone.name, "miss" if value is None else "hit").inc()
         return value.encode() if isinstance(value, str) else value
 
     async def _set(self, zone: Zone, key: str, value: bytes, ttl_s: int) -> None:
@@ -70,36 +118,52 @@ class ZonedCache:
             await zone.client.set(key, value, ex=ttl_s)
         except (RedisError, OSError) as error:
             zone.trip(error)
+            return
+        self.zone_writes.labels(zone.name, "set").inc()
 
     async def get(self, key: str) -> bytes | None:
-        local, *others = self.zones
-        value = await self._get(local, key)
-        if value is not None:
-            return value
-        for zone in others:
+        return await self._get_from(self._plan(self.policy(), reading=True), key)
+
+    async def _get_from(self, zones: list[Zone], key: str) -> bytes | None:
+        for n, zone in enumerate(zones):
             value = await self._get(zone, key)
             if value is not None:
-                await self._set(local, key, value, self.ttl_s)  # repair the local zone
+                if n > 0:
+                    await self._set(zones[0], key, value, self.ttl_s)  # repair the local zone
                 return value
         return None
 
     async def set(self, key: str, value: bytes, ttl_s: int | None = None) -> None:
-        for zone in self.zones:
+        await self._set_in(self._plan(self.policy(), reading=False), key, value, ttl_s)
+
+    async def _set_in(
+        self, zones: list[Zone], key: str, value: bytes, ttl_s: int | None = None
+    ) -> None:
+        for zone in zones:
             await self._set(zone, key, value, ttl_s or self.ttl_s)
 
     async def invalidate(self, key: str) -> None:
-        for zone in self.zones:
+        names = invalidated_zones(self.policy(), self._by_name)
+        for zone in (self._by_name[name] for name in names):
             if zone.up:
                 try:
                     await zone.client.delete(key)
                 except (RedisError, OSError) as error:
                     zone.trip(error)
+                    continue
+                self.zone_writes.labels(zone.name, "delete").inc()
 
     async def get_or_load(
         self, key: str, load: Callable[[], Awaitable[bytes | None]], ttl_s: int | None = None
     ) -> bytes | None:
-        """Look-aside: the cached value, else the loader's (cached for next time)."""
-        value = await self.get(key)
+        """Look-aside: the cached value, else the loader's (cached for next time). With the
+        cache off, always the loader's."""
+        policy = self.policy()
+        if policy.mode is CacheMode.OFF:
+            self.lookups.labels("bypass").inc()
+            return await load()
+        zones = self._plan(policy, reading=True)
+        value = await self._get_from(zones, key)
         if value is not None:
             self.hits += 1
             self.lookups.labels("hit").inc()
@@ -108,7 +172,7 @@ class ZonedCache:
         self.lookups.labels("miss").inc()
         value = await load()
         if value is not None:
-            await self.set(key, value, ttl_s)
+            await self._set_in(zones, key, value, ttl_s)  # the zones this lookup read
         return value
 
 

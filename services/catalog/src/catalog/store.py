@@ -8,6 +8,10 @@ little about what to watch next, and TTLs cost nothing at read time.
 Consistency: history appends are high-volume and idempotent (same key, same values), so
 ``LOCAL_ONE``; titles and ratings are read and written at ``LOCAL_QUORUM`` so a rating a user
 just gave is what they read back. On the one-node development server both are one replica.
+
+Every statement meets the ``fault.cassandra`` flag first (:func:`guarded`), failing as the
+driver fails when the cluster is gone, and is counted by name and outcome
+(``catalog_cassandra_statements_total``): what ``catalog.cache=off`` costs shows there.
 """
 
 import asyncio
@@ -15,18 +19,62 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
-from cassandra import ConsistencyLevel
+from cassandra import ConsistencyLevel, OperationTimedOut
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
     ExecutionProfile,
+    NoHostAvailable,
     ResponseFuture,
     Session,
 )
 from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.policies import RoundRobinPolicy
+from prometheus_client import CollectorRegistry, Counter
 
+from stackkit.faults import FaultInjected, apply_fault
+from stackkit.flags import ARMED_FAULTS
 from stackkit.retrying import retry_until_available
+
+SITE = "cassandra"
+REQUEST_TIMEOUT_S = 10.0
+"""The driver's request timeout (the execution profile's): an injected delay counts against it,
+and an injected hang ends there, as a hung node's request does."""
+
+
+class CassandraFaultInjected(FaultInjected, NoHostAvailable):  # type: ignore[misc]
+    """Like a cluster that is gone: the driver's ``NoHostAvailable`` (measured on the CQL
+    development server stopped under a connected session: raised at once, on every call)."""
+
+    def __init__(self, site: str) -> None:
+        # NoHostAvailable takes (message, errors by host); FaultInjected's init cannot give both.
+        NoHostAvailable.__init__(self, f"fault injected at {site} (flag fault.{site})", {})
+        self.site = site
+
+
+class CassandraTimeoutFaultInjected(FaultInjected, OperationTimedOut):  # type: ignore[misc]
+    """Like a node that stopped answering: the driver's ``OperationTimedOut`` at the request
+    timeout."""
+
+    def __init__(self, site: str) -> None:
+        OperationTimedOut.__init__(self, errors=f"fault injected at {site} (flag fault.{site})")
+        self.site = site
+
+
+async def guarded() -> float:
+    """Meet the ``fault.cassandra`` flag before a statement; the time left of the request
+    timeout for the statement itself. Unarmed: one dict lookup."""
+    fault = ARMED_FAULTS.get(SITE)
+    if fault is None:
+        return REQUEST_TIMEOUT_S
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            await apply_fault(SITE, fault, CassandraFaultInjected)
+    except TimeoutError as exc:
+        raise CassandraTimeoutFaultInjected(SITE) from exc
+    return max(REQUEST_TIMEOUT_S - (loop.time() - started), 0.001)
 
 
 def _await(future: ResponseFuture) -> "asyncio.Future[Any]":
@@ -42,9 +90,21 @@ def _await(future: ResponseFuture) -> "asyncio.Future[Any]":
 
 
 class CatalogStore:
-    def __init__(self, cluster: Cluster, session: Session, keyspace: str) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        session: Session,
+        keyspace: str,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self._cluster = cluster
         self._session = session
+        self._statements = Counter(
+            "catalog_cassandra_statements",
+            "CQL statements sent by the catalog, by statement and outcome (ok, error)",
+            ["statement", "outcome"],
+            registry=registry if registry is not None else CollectorRegistry(),
+        )
         ks = keyspace
 
         def prepare(cql: str, level: int) -> Any:
@@ -79,12 +139,20 @@ class CatalogStore:
 
     @classmethod
     async def connect(
-        cls, contact_points: str, keyspace: str, *, timeout_s: float
+        cls,
+        contact_points: str,
+        keyspace: str,
+        *,
+        timeout_s: float,
+        registry: CollectorRegistry | None = None,
     ) -> "CatalogStore":
+        """A session on the keyspace, its schema applied; statements counted on ``registry``."""
         hosts = [point.rsplit(":", 1) for point in contact_points.split(",") if point]
 
         async def open_session() -> tuple[Cluster, Session]:
-            profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=10)
+            profile = ExecutionProfile(
+                load_balancing_policy=RoundRobinPolicy(), request_timeout=REQUEST_TIMEOUT_S
+            )
             cluster = Cluster(
                 [host for host, _ in hosts],
                 port=int(hosts[0][1]) if len(hosts[0]) > 1 else 9042,
@@ -92,6 +160,7 @@ class CatalogStore:
                 execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             )
             try:
+                await guarded()  # an outage at start-up is waited out like a real one
                 return cluster, await asyncio.to_thread(cluster.connect)
             except Exception:
                 cluster.shutdown()
@@ -106,10 +175,21 @@ class CatalogStore:
             cql = "\n".join(lines).strip().replace("{keyspace}", keyspace)
             if cql:
                 await asyncio.to_thread(session.execute, cql)
-        return cls(cluster, session, keyspace)
+        return cls(cluster, session, keyspace, registry)
+
+    async def _execute(self, name: str, statement: Any, params: Any = None) -> Any:
+        """One statement, after the fault site, counted: the rows of its first page."""
+        try:
+            timeout = await guarded()
+            rows = await _await(self._session.execute_async(statement, params, timeout=timeout))
+        except Exception:
+            self._statements.labels(name, "error").inc()
+            raise
+        self._statements.labels(name, "ok").inc()
+        return rows
 
     async def check(self) -> None:
-        await _await(self._session.execute_async("SELECT release_version FROM system.local"))
+        await self._execute("check", "SELECT release_version FROM system.local")
 
     def close(self) -> None:
         self._cluster.shutdown()
@@ -117,10 +197,8 @@ class CatalogStore:
     async def put_title(
         self, title_id: str, name: str, genres: list[str], year: int, duration_s: int
     ) -> None:
-        await _await(
-            self._session.execute_async(
-                self._put_title, (title_id, name, set(genres), year, duration_s)
-            )
+        await self._execute(
+            "put_title", self._put_title, (title_id, name, set(genres), year, duration_s)
         )
 
     async def put_titles(self, rows: list[tuple[str, str, list[str], int, int]]) -> None:
@@ -128,12 +206,18 @@ class CatalogStore:
         args = [
             (tid, name, set(genres), year, duration) for tid, name, genres, year, duration in rows
         ]
-        await asyncio.to_thread(
-            execute_concurrent_with_args, self._session, self._put_title, args, concurrency=64
-        )
+        try:
+            await guarded()  # one call of the catalog's, however many writes the driver makes
+            await asyncio.to_thread(
+                execute_concurrent_with_args, self._session, self._put_title, args, concurrency=64
+            )
+        except Exception:
+            self._statements.labels("put_titles", "error").inc()
+            raise
+        self._statements.labels("put_titles", "ok").inc()
 
     async def title(self, title_id: str) -> dict[str, Any] | None:
-        rows = await _await(self._session.execute_async(self._get_title, (title_id,)))
+        rows = await self._execute("title", self._get_title, (title_id,))
         if not rows:
             return None
         row = rows[0]
@@ -148,24 +232,20 @@ class CatalogStore:
     async def append_history(
         self, profile_id: str, watched_at: datetime, title_id: str, position_s: int
     ) -> None:
-        await _await(
-            self._session.execute_async(
-                self._append, (profile_id, watched_at, title_id, position_s)
-            )
+        await self._execute(
+            "append_history", self._append, (profile_id, watched_at, title_id, position_s)
         )
 
     async def history(self, profile_id: str, limit: int) -> list[dict[str, Any]]:
-        rows = await _await(self._session.execute_async(self._history, (profile_id, limit)))
+        rows = await self._execute("history", self._history, (profile_id, limit))
         return [
             {"watched_at": r.watched_at, "title_id": r.title_id, "position_s": r.position_s}
             for r in rows
         ]
 
     async def rate(self, profile_id: str, title_id: str, stars: int, rated_at: datetime) -> None:
-        await _await(
-            self._session.execute_async(self._rate, (profile_id, title_id, stars, rated_at))
-        )
+        await self._execute("rate", self._rate, (profile_id, title_id, stars, rated_at))
 
     async def ratings(self, profile_id: str) -> dict[str, int]:
-        rows = await _await(self._session.execute_async(self._ratings, (profile_id,)))
+        rows = await self._execute("ratings", self._ratings, (profile_id,))
         return {r.title_id: r.stars for r in rows}
