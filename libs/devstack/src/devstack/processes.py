@@ -155,11 +155,14 @@ class LocalProcess:
         if self.popen is None or not self.alive:
             return
         try:
-            os.killpg(self.popen.pid, signum)
+            if os.getpgid(self.popen.pid) == self.popen.pid:
+                os.killpg(self.popen.pid, signum)
+                return
         except ProcessLookupError:
+            return
+        except PermissionError:
             pass
-        except PermissionError:  # not ours to signal as a group: the process alone
-            self.popen.send_signal(signum)
+        self.popen.send_signal(signum)  # not a group of its own: the process alone
 
     def pause(self) -> None:
         """SIGSTOP: a hung peer whose connections stay open (a partition, as seen by clients)."""
