@@ -9,8 +9,11 @@ SCENARIO ?= mix
 LOAD_USERS ?= 50
 LOAD_TIME ?= 60s
 LOAD_HOST ?= http://127.0.0.1:8080
+DURATION ?= 60s
+INTENSITY ?= small
+SEED ?=
 
-.PHONY: help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-chat bench-cql bench-edge bench-edge-relays bench-tools bench-dispatch bench-payments clean
+.PHONY: chaos help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-chat bench-cql bench-edge bench-edge-relays bench-tools bench-dispatch bench-payments clean
 
 help: ## list the targets
 	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -85,6 +88,10 @@ load: sync ## locust headless: SCENARIO (mix), LOAD_USERS, LOAD_TIME, LOAD_HOST;
 load-ui: sync ## locust's web UI on http://127.0.0.1:8089 for SCENARIO (mix) against LOAD_HOST
 	@$(UV) run --frozen python -m loadtests.load --ui --scenario $(SCENARIO) --users $(LOAD_USERS) \
 		--host $(LOAD_HOST)
+
+chaos: sync ## the mix under a seeded chaos monkey, invariants checked: SEED, DURATION (60s), INTENSITY (small); report in loadtests/results/chaos-<seed>.*
+	@$(UV) run --frozen python -m loadtests.chaos --duration $(DURATION) --intensity $(INTENSITY) \
+		$(if $(SEED),--seed $(SEED),)
 
 bench: sync bench-tools ## every benchmark beside its baseline: one report (Markdown, JSON, PNG) in loadtests/results/
 	@$(UV) run --frozen python -m loadtests.bench

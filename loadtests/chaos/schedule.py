@@ -42,7 +42,7 @@ class Intensity:
 
 
 INTENSITIES = {
-    "small": Intensity(mean_gap_s=15.0, hold_s=(2.0, 5.0), most_at_once=1),
+    "small": Intensity(mean_gap_s=10.0, hold_s=(2.0, 5.0), most_at_once=1),
     "default": Intensity(mean_gap_s=8.0, hold_s=(2.0, 8.0), most_at_once=2),
     "high": Intensity(mean_gap_s=4.0, hold_s=(3.0, 10.0), most_at_once=3),
 }

@@ -1,0 +1,5 @@
+import sys
+
+from loadtests.chaos.monkey import main
+
+sys.exit(main())
