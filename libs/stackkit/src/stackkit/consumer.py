@@ -27,6 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import Span, StatusCode
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
@@ -36,6 +37,7 @@ from stackkit.kafka import EventProducer, dead_letter_topic
 from stackkit.logs import get_logger
 from stackkit.retrying import retry_until_available
 from stackkit.service import ReadinessCheck
+from stackkit.tracing import consumer_span
 
 TxT = TypeVar("TxT")
 Handler = Callable[[Event, TxT], Awaitable[None]]
@@ -156,11 +158,25 @@ class EventConsumer(Generic[TxT]):
         await asyncio.gather(*(in_order(records) for records in same_key.values()))
 
     async def _process(self, record: ConsumerRecord) -> None:
+        # The span continues the producer's trace (the record's headers): every attempt, the
+        # handler's own calls and a dead-lettering are in it.
+        with consumer_span(
+            record.topic,
+            record.headers,
+            group=self.config.group_id,
+            partition=record.partition,
+            offset=record.offset,
+        ) as span:
+            await self._process_in_span(record, span)
+
+    async def _process_in_span(self, record: ConsumerRecord, span: Span) -> None:
         try:
             event = Event.decode(record.value)
         except (ValidationError, ValueError, TypeError) as exc:
             await self._dead_letter(record, f"invalid envelope: {exc}")
             return
+        span.set_attribute("messaging.message.id", event.id)
+        span.set_attribute("cloudevents.event_type", event.type)
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.config.max_attempts),
@@ -173,6 +189,8 @@ class EventConsumer(Generic[TxT]):
             raise
         except Exception as exc:
             log.exception("handler_failed", event_id=event.id, event_type=event.type)
+            span.record_exception(exc)
+            span.set_status(StatusCode.ERROR, "dead-lettered")
             await self._dead_letter(record, f"handler failed: {exc!r}")
 
     async def _handle_once(self, event: Event) -> None:

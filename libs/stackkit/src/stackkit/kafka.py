@@ -17,6 +17,7 @@ from stackkit.faults import KafkaProduceFaultInjected, apply_fault
 from stackkit.flags import ARMED_FAULTS
 from stackkit.logs import get_logger
 from stackkit.retrying import retry_until_available
+from stackkit.tracing import producer_span
 
 log = get_logger(__name__)
 
@@ -57,7 +58,8 @@ async def ensure_topics(bootstrap_servers: str, topics: list[TopicSpec]) -> None
 class EventProducer:
     """Publishes envelopes keyed by their subject, waiting for the broker's acknowledgement.
 
-    Every publish meets the ``kafka.produce`` fault flag first (one per call: a batch is one).
+    Every publish meets the ``kafka.produce`` fault flag first (one per call: a batch is one),
+    and, when tracing, is a PRODUCER span whose context the records carry in their headers.
     """
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
@@ -86,24 +88,33 @@ class EventProducer:
     async def publish(self, topic: str, event: Event) -> None:
         if (fault := ARMED_FAULTS.get(PRODUCE_SITE)) is not None:
             await apply_fault(PRODUCE_SITE, fault, KafkaProduceFaultInjected)
-        await self._producer.send_and_wait(topic, event.encode(), key=event.subject.encode())
+        with producer_span(topic, key=event.subject, message_id=event.id) as headers:
+            await self._producer.send_and_wait(
+                topic, event.encode(), key=event.subject.encode(), headers=headers
+            )
 
     async def publish_many(self, topic: str, events: list[Event]) -> None:
         """Send a batch without a round trip each (the producer batches them), then await all."""
         if (fault := ARMED_FAULTS.get(PRODUCE_SITE)) is not None:
             await apply_fault(PRODUCE_SITE, fault, KafkaProduceFaultInjected)
-        futures = [
-            await self._producer.send(topic, event.encode(), key=event.subject.encode())
-            for event in events
-        ]
-        await asyncio.gather(*futures)
+        # One span for the batch; every record carries its context.
+        key = events[0].subject if len(events) == 1 else None
+        with producer_span(topic, key=key, count=len(events)) as headers:
+            futures = [
+                await self._producer.send(
+                    topic, event.encode(), key=event.subject.encode(), headers=headers
+                )
+                for event in events
+            ]
+            await asyncio.gather(*futures)
 
     async def publish_raw(
         self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> None:
         if (fault := ARMED_FAULTS.get(PRODUCE_SITE)) is not None:
             await apply_fault(PRODUCE_SITE, fault, KafkaProduceFaultInjected)
-        await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+        with producer_span(topic, key=key, headers=headers) as traced:
+            await self._producer.send_and_wait(topic, value, key=key, headers=traced)
 
     async def check(self) -> None:
         """Readiness: the broker answers a metadata request."""

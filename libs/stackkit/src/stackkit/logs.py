@@ -1,15 +1,19 @@
-"""Structured JSON logging with the request id of the current request bound to every line."""
+"""Structured JSON logging: the current request's id, and the current span's trace and span ids
+when tracing, on every line."""
 
 import logging
 import sys
 
 import structlog
 
+from stackkit.tracing import add_trace_ids
+
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     """Route stdlib and structlog output through one JSON renderer on stdout."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

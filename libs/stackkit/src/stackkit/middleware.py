@@ -12,6 +12,7 @@ from stackkit.http_errors import error_body
 from stackkit.logs import get_logger
 from stackkit.metrics import HttpMetrics
 from stackkit.request_context import set_request_id
+from stackkit.tracing import set_attribute
 
 REQUEST_ID_HEADER = "x-request-id"
 FORWARDED_PREFIX_HEADER = b"x-forwarded-prefix"
@@ -45,6 +46,7 @@ class RequestMiddleware:
         request_id = incoming.decode("latin-1")[:64] if incoming else new_request_id()
         set_request_id(request_id)
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        set_attribute("stack.request_id", request_id)  # from a trace to the request's log lines
         status = 500
         response_started = False
         started = time.perf_counter()

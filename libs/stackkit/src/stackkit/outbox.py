@@ -19,6 +19,7 @@ from stackkit.kafka import EventProducer
 from stackkit.logs import get_logger
 from stackkit.periodic import run_until_stopped
 from stackkit.schema import apply_schema
+from stackkit.tracing import current_traceparent, span
 from stackkit.transactions import Connection
 
 OUTBOX_DDL = """
@@ -31,7 +32,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     published_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS traceparent text;
 """
+"""``traceparent``: the W3C context of the transaction that staged the row (NULL when it was not
+traced), so the relay and every consumer join that request's trace. Added by ``ALTER``, so a
+database made before it upgrades at the next start."""
 RELAY_BATCH = 500
 OUTBOX_CHANNEL = "stackkit_outbox"
 """The ``NOTIFY`` channel of staged events (per database, as the outbox table is)."""
@@ -48,12 +53,13 @@ async def stage(conn: Connection, topic: str, event: Event) -> None:
     # One round trip for both. Postgres folds equal notifications of one transaction into
     # one, so a transaction staging many events wakes each relay once.
     await conn.execute(
-        "WITH staged AS (INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3) "
-        "RETURNING id) SELECT pg_notify($4, '') FROM staged",
+        "WITH staged AS (INSERT INTO outbox (topic, key, payload, traceparent) "
+        "VALUES ($1, $2, $3, $5) RETURNING id) SELECT pg_notify($4, '') FROM staged",
         topic,
         event.subject,
         event.encode(),
         OUTBOX_CHANNEL,
+        current_traceparent(),
     )
 
 
@@ -63,22 +69,28 @@ async def relay(pool: "asyncpg.Pool[asyncpg.Record]", producer: EventProducer) -
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext('stackkit.outbox'))"):
             return 0  # another process is relaying right now
         rows = await conn.fetch(
-            "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL "
+            "SELECT id, topic, key, payload, traceparent FROM outbox WHERE published_at IS NULL "
             "ORDER BY id LIMIT $1",
             RELAY_BATCH,
         )
         if not rows:
             return 0
-        sends = [
-            producer.publish_raw(row["topic"], bytes(row["payload"]), row["key"].encode(), [])
-            for row in rows
-        ]
-        await asyncio.gather(*sends)
+        await asyncio.gather(*(_publish_staged(producer, row) for row in rows))
         await conn.execute(
             "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
             [row["id"] for row in rows],
         )
     return len(rows)
+
+
+async def _publish_staged(producer: EventProducer, row: asyncpg.Record) -> None:
+    # A span in the trace of the transaction that staged the row: the gap before it is the
+    # relay's latency, and the record's headers carry it on to the consumers.
+    topic = row["topic"]
+    with span(
+        f"outbox relay {topic}", parent=row["traceparent"], attributes={"outbox.id": row["id"]}
+    ):
+        await producer.publish_raw(topic, bytes(row["payload"]), row["key"].encode(), [])
 
 
 class OutboxRelay:

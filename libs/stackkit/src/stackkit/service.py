@@ -1,4 +1,5 @@
-"""Builds a service's FastAPI app: lifespan-owned adapters, errors, health, readiness, metrics."""
+"""Builds a service's FastAPI app: lifespan-owned adapters, errors, health, readiness, metrics,
+tracing."""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -18,6 +19,7 @@ from stackkit.metrics import HttpMetrics
 from stackkit.middleware import RequestMiddleware
 from stackkit.openapi import document_errors
 from stackkit.settings import ServiceSettings
+from stackkit.tracing import configure_tracing, instrument_app
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 """Raises (or times out) when the dependency it checks is not usable."""
@@ -56,6 +58,7 @@ def create_service_app(
     its 400s for the app's clients (the stack's error model unless the app speaks another
     API's)."""
     configure_logging(name, settings.log_level)
+    configure_tracing(name)  # the first app of the process decides, from OTEL_*
     checks: dict[str, ReadinessCheck] = {}
 
     @asynccontextmanager
@@ -76,6 +79,7 @@ def create_service_app(
     # Added first, so it runs inside RequestMiddleware: a rejection has a request id and a log.
     app.add_middleware(InputGate, render=render_rejection)
     app.add_middleware(RequestMiddleware, metrics=metrics)
+    instrument_app(app)  # a server span around all of it, when tracing
 
     @app.get("/healthz", tags=["ops"], summary="Alive: the process serves HTTP")
     async def healthz() -> dict[str, str]:
