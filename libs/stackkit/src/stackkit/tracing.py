@@ -271,6 +271,7 @@ class _RecordHeaders(Getter[RecordHeaders], Setter[RecordHeaders]):
 
 
 _RECORD_HEADERS = _RecordHeaders()
+_NO_HEADERS: AbstractContextManager[RecordHeaders | None] = contextlib.nullcontext(None)
 
 
 @contextlib.contextmanager
@@ -296,7 +297,7 @@ def producer_span(
     its ``traceparent``), or ``headers`` themselves when not tracing."""
     tracer = _state.tracer
     if tracer is None:
-        return contextlib.nullcontext(headers)
+        return _NO_HEADERS if headers is None else contextlib.nullcontext(headers)
     attributes: dict[str, AttributeValue] = {
         "messaging.system": "kafka",
         "messaging.operation.type": "send",
