@@ -118,18 +118,52 @@ async def test_a_span_links_to_the_traces_of_what_it_batches(traced: OtlpReceive
     assert batch.parent_span_id == ""  # its own trace, linked to each message's
 
 
-def test_a_client_call_outside_any_span_is_not_sampled(traced: OtlpReceiver) -> None:
-    assert tracing.configure_tracing("prober")
+async def test_quiet_leaves_instrumented_calls_out_and_keeps_our_spans(
+    traced: OtlpReceiver,
+) -> None:
+    assert tracing.configure_tracing("relay")
+    _, _, stored = caller_context()
+    async with httpx.AsyncClient() as client:  # instrumented: a CLIENT span per request
+        with tracing.span("loud"):
+            await client.get(f"{traced.url}/loud")
+        with tracing.quiet():
+            with tracing.span("sweep"):
+                await client.get(f"{traced.url}/sweep")
+            with tracing.span("relayed", parent=stored):
+                await client.get(f"{traced.url}/relayed")
+    assert tracing.force_flush()
+    await traced.wait_for(lambda s: s.name == "relayed", what="the relayed span")
+    spans = {s.name: s for s in traced.spans() if s.kind == "INTERNAL"}
+    assert set(spans) == {"loud", "sweep", "relayed"}  # our own spans: always made
+    parents = [s.parent_span_id for s in traced.spans() if s.kind == "CLIENT"]
+    assert parents == [spans["loud"].span_id]
+    assert spans["relayed"].parent_span_id == stored.split("-")[2]
+
+
+async def test_a_lone_query_is_not_exported_but_a_lone_http_call_is(
+    traced: OtlpReceiver,
+) -> None:
+    assert tracing.configure_tracing("sweeper")
     tracer = trace.get_tracer("tests")
-    with tracer.start_as_current_span("probe", kind=trace.SpanKind.CLIENT) as orphan:
-        pass
+    client = trace.SpanKind.CLIENT
+    with tracer.start_as_current_span(
+        "SELECT", kind=client, attributes={"db.system": "postgresql"}
+    ):
+        pass  # a periodic sweep's query: bookkeeping
+    with tracer.start_as_current_span("PING", kind=client) as ping:
+        ping.set_attribute("db.system", "redis")  # named after the start, as redis's does
+    with tracer.start_as_current_span("GET", kind=client):
+        pass  # it may have carried its context to a server
     with (
         tracing.span("job"),
-        tracer.start_as_current_span("call", kind=trace.SpanKind.CLIENT) as child,
+        tracer.start_as_current_span("UPDATE", kind=client, attributes={"db.system": "postgresql"}),
     ):
         pass
-    assert not orphan.get_span_context().trace_flags.sampled
-    assert child.get_span_context().trace_flags.sampled
+    with tracing.span("last"):
+        pass
+    assert tracing.force_flush()
+    await traced.wait_for(lambda s: s.name == "last", what="the last span")
+    assert sorted(s.name for s in traced.spans()) == ["GET", "UPDATE", "job", "last"]
 
 
 async def test_without_otel_variables_nothing_is_installed_or_exported(

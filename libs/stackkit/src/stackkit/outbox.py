@@ -19,7 +19,7 @@ from stackkit.kafka import EventProducer
 from stackkit.logs import get_logger
 from stackkit.periodic import run_until_stopped
 from stackkit.schema import apply_schema
-from stackkit.tracing import current_traceparent, span
+from stackkit.tracing import current_traceparent, quiet, span
 from stackkit.transactions import Connection
 
 OUTBOX_DDL = """
@@ -126,6 +126,11 @@ class OutboxRelay:
         self.kick()
 
     async def run(self) -> None:
+        # The sweeps' own queries make no traces; each relayed row is a span in its stager's.
+        with quiet():
+            await self._relay_until_cancelled()
+
+    async def _relay_until_cancelled(self) -> None:
         try:
             while True:
                 await self._keep_listening()

@@ -19,7 +19,7 @@ from stackkit.metrics import HttpMetrics
 from stackkit.middleware import RequestMiddleware
 from stackkit.openapi import document_errors
 from stackkit.settings import ServiceSettings
-from stackkit.tracing import configure_tracing, instrument_app
+from stackkit.tracing import configure_tracing, instrument_app, quiet
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 """Raises (or times out) when the dependency it checks is not usable."""
@@ -111,7 +111,8 @@ def create_service_app(
 
 async def _run_check(check: ReadinessCheck) -> str:
     try:
-        await asyncio.wait_for(check(), READINESS_TIMEOUT_S)
+        with quiet():  # probed every few seconds: its queries are no trace
+            await asyncio.wait_for(check(), READINESS_TIMEOUT_S)
     except TimeoutError:
         return "timeout"
     except Exception as exc:

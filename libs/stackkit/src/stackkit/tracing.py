@@ -77,6 +77,7 @@ class _State:
 
 _state = _State()
 _NO_SPAN: AbstractContextManager[Span] = contextlib.nullcontext(trace.INVALID_SPAN)
+_NOTHING: AbstractContextManager[object] = contextlib.nullcontext()
 
 
 def configure_tracing(service_name: str) -> bool:
@@ -102,12 +103,10 @@ def _install(plan: TracingPlan) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from stackkit.tracing_sampler import SkipOrphanClients
+    from stackkit.tracing_export import SkipLoneQueries
 
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: plan.service_name}))
-    # Before any tracer exists: tracers take the provider's sampler when they are made.
-    provider.sampler = SkipOrphanClients(provider.sampler)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(SkipLoneQueries(BatchSpanProcessor(OTLPSpanExporter())))
     trace.set_tracer_provider(provider)
     _state.provider = provider
     _state.tracer = provider.get_tracer("stackkit")
@@ -244,6 +243,18 @@ def inject_http_headers(headers: dict[str, str]) -> dict[str, str]:
     if _state.tracer is not None:
         propagate.inject(headers)
     return headers
+
+
+def quiet() -> AbstractContextManager[object]:
+    """No instrumentation spans in the block: for bookkeeping loops (an outbox relay's sweeps,
+    health probes, heartbeats), a trace of one query each, several a second per process, would
+    bury the requests users come to see. Spans of our own (:func:`span`, the Kafka ones) are
+    still made, but no instrumented call inside the block is, even within them."""
+    if _state.tracer is None:
+        return _NOTHING
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    return suppress_instrumentation()
 
 
 def set_attribute(key: str, value: AttributeValue) -> None:
