@@ -195,3 +195,20 @@ def _sdk_provider_type() -> type:
     from opentelemetry.sdk.trace import TracerProvider
 
     return TracerProvider
+
+
+async def test_the_sampler_is_the_one_otel_traces_sampler_names(
+    traced: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    app = widgets_app("widgets")
+    assert tracing.exporting()
+    assert (await get(app, "/widgets/w4", {})).status_code == 200
+    with tracing.span("job") as job:
+        assert not job.get_span_context().trace_flags.sampled
+        assert tracing.current_traceparent() is not None  # still carried on, as "not sampled"
+    assert tracing.force_flush()
+    assert traced.spans() == []
+    lines = log_lines(capsys.readouterr().out)
+    assert any(line["event"] == "request" for line in lines)
+    assert not [line for line in lines if "trace_id" in line]  # no id of a trace nobody has

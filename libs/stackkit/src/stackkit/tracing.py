@@ -10,6 +10,12 @@ asyncpg, redis, the aiohttp client, the cassandra driver. Without one, or with
 ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none``, nothing is installed and every
 helper here is one check of a module flag.
 
+Bookkeeping stays out of the traces: probes and scrapes get no server span, readiness checks
+and the outbox relay's sweeps run under :func:`quiet`, and a database call made outside any
+span is not exported (``stackkit.tracing_export``). A hop no instrumentation covers opens its
+own span: :func:`server_span` (the PoP, the chat gateways), :func:`span` (a relayed row, a batch
+linked to its messages' traces), and stores or forwards :func:`current_traceparent`.
+
 Kafka has no instrumentation here: :class:`stackkit.kafka.EventProducer` and
 :class:`stackkit.consumer.EventConsumer` open their own spans (the official aiokafka one
 appends a second ``traceparent`` to headers that already carry one, and opens a new root trace
