@@ -212,3 +212,23 @@ async def test_the_sampler_is_the_one_otel_traces_sampler_names(
     lines = log_lines(capsys.readouterr().out)
     assert any(line["event"] == "request" for line in lines)
     assert not [line for line in lines if "trace_id" in line]  # no id of a trace nobody has
+
+
+async def test_a_hop_of_our_own_continues_the_callers_trace(traced: OtlpReceiver) -> None:
+    assert tracing.configure_tracing("pop")
+    trace_id, caller_span, traceparent = caller_context()
+    asgi_headers = [(b"host", b"edge"), (b"traceparent", traceparent.encode())]
+    with tracing.server_span("GET /catalog", asgi_headers) as pop:
+        pop.set_attribute("cf.cache_status", "HIT")
+    with tracing.server_span("websocket", {"traceparent": traceparent}):
+        pass
+    with tracing.server_span("fresh", {}):
+        pass
+    assert tracing.force_flush()
+    await traced.wait_for(lambda s: s.name == "fresh", what="the last server span")
+    spans = {s.name: s for s in traced.spans()}
+    for name in ("GET /catalog", "websocket"):
+        assert (spans[name].kind, spans[name].trace_id) == ("SERVER", trace_id)
+        assert spans[name].parent_span_id == caller_span
+    assert spans["GET /catalog"].attributes["cf.cache_status"] == "HIT"
+    assert spans["fresh"].trace_id != trace_id and spans["fresh"].parent_span_id == ""
