@@ -105,6 +105,7 @@ class ChatChecker:
     post_errors: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever a client receives a message: what the verdict waits on."""
+    _posting: "asyncio.Task[None] | None" = None
 
     async def setup(self) -> None:
         async with httpx.AsyncClient(base_url=f"{self.edge_url}/chat", timeout=30) as api:
@@ -129,13 +130,21 @@ class ChatChecker:
         return answer
 
     async def run(self) -> None:
+        """Follow with every client and post, until cancelled; :meth:`stop_posting` ends the
+        posts alone, so that the verdict's last message is the channel's last."""
         tasks = [asyncio.create_task(self._follow(m)) for m in self.members]
+        self._posting = asyncio.create_task(self._post_forever())
         try:
-            await self._post_forever()
+            await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
+            for task in [*tasks, self._posting]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, self._posting, return_exceptions=True)
+
+    async def stop_posting(self) -> None:
+        if self._posting is not None:
+            self._posting.cancel()
+            await asyncio.gather(self._posting, return_exceptions=True)
 
     async def _post_forever(self) -> None:
         async with httpx.AsyncClient(base_url=f"{self.edge_url}/chat", timeout=10) as api:
@@ -186,6 +195,7 @@ class ChatChecker:
         verdict = Verdict(
             "chat", "every connected client gets every message once, in order", checked=0
         )
+        await self.stop_posting()
         async with httpx.AsyncClient(base_url=f"{self.edge_url}/chat", timeout=10) as api:
             last = 0
             deadline = time.monotonic() + grace_s
