@@ -26,6 +26,9 @@ FLAG_SERVER = "flagd"
 """Serves infra/flags to compose's services; natively each process reads the file itself."""
 FLAG_READERS = {spec.name for spec in PROCESSES if spec.env_prefix != "ANYCAST_"}
 """Every process but the anycast entry, which splices TCP connections and reads no flags."""
+TRACING_ENV_NAMES = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
+"""Read by stackkit.tracing (OpenTelemetry's standard names), not by the settings; compose sets
+the endpoint from RWA_OTLP_ENDPOINT (empty: no exporter), `make up` to the collector."""
 COMPOSE_NAME = {"cql": "cassandra"}
 """Natively the CQL development server stands in for Cassandra."""
 
@@ -145,8 +148,8 @@ def test_compose_sets_every_variable_the_settings_read(
     assert wanted, f"{spec.settings} reads no variables"
     environment = set(compose["services"][spec.name].get("environment", {}))
     assert sorted(wanted - environment) == []
-    # The flag provider's variables are read by stackkit.flags, not by the settings.
-    unread = environment - wanted - set(FLAG_ENV_NAMES)
+    # The flag provider's and the tracer's variables are read by stackkit.flags and .tracing.
+    unread = environment - wanted - set(FLAG_ENV_NAMES) - TRACING_ENV_NAMES
     assert sorted(unread) == [], "compose sets variables nothing reads"
 
 
