@@ -13,7 +13,7 @@ DURATION ?= 60s
 INTENSITY ?= small
 SEED ?=
 
-.PHONY: chaos help bootstrap sync run test test-fast lint fmt up down logs load load-ui bench bench-catalog bench-chat bench-cql bench-edge bench-edge-relays bench-tools bench-dispatch bench-payments clean
+.PHONY: chaos help bootstrap sync run test test-fast lint fmt up up-lean prometheus-tools down logs load load-ui bench bench-catalog bench-chat bench-cql bench-edge bench-edge-relays bench-tools bench-dispatch bench-payments clean
 
 help: ## list the targets
 	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,11 +47,15 @@ fmt: sync ## format and auto-fix
 	@$(UV) run --frozen ruff format .
 	@$(UV) run --frozen ruff check --fix .
 
-up: ## docker compose: build and start the stack (edge on http://localhost:8080)
+up: ## docker compose: build and start the stack with observability (edge :8080, Grafana :3000, Jaeger :16686, Prometheus :9090)
+	RWA_OTLP_ENDPOINT=http://otel-collector:4318 $(COMPOSE) --profile observability up --build -d --wait
+
+up-lean: ## docker compose: the stack without observability (no Collector, Jaeger, Prometheus, Grafana; no spans)
 	$(COMPOSE) up --build -d --wait
 
-down: ## docker compose: stop the stack and remove its volumes
-	$(COMPOSE) down -v
+
+down: ## docker compose: stop the stack (observability included) and remove its volumes
+	$(COMPOSE) --profile observability down -v
 
 logs: ## docker compose: follow the logs
 	$(COMPOSE) logs -f
@@ -76,6 +80,10 @@ bench-edge: sync bench-tools ## edge PoPs beside nginx proxy_cache: hits, misses
 
 bench-edge-relays: sync ## a cached GET's p50/p99 on a PoP holding 2,000 relayed WebSockets, beside none
 	@$(UV) run --frozen python -m loadtests.edge_relay_bench --sockets 2000
+
+prometheus-tools: ## install Prometheus and promtool if missing (Debian's prometheus package, as root)
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; fi
 
 bench-tools: ## install the benchmarks' outside tools if missing: nginx (baseline) and wrk (Debian, as root)
 	@if ! command -v wrk >/dev/null || ! (command -v nginx || test -x /usr/sbin/nginx) >/dev/null; then \
