@@ -221,6 +221,15 @@ def test_panels_query_prometheus_and_link_to_jaeger(full: dict[str, Any]) -> Non
     assert linked == {d.uid for d in grafana.DASHBOARDS}, "a dashboard without trace links"
 
 
+def test_every_legend_names_a_label_the_query_keeps() -> None:
+    for uid, panel in _panels():
+        for target in panel["targets"]:
+            kept = {label.strip() for grouping in re.findall(r"by \(([^)]*)\)", target["expr"])
+                    for label in grouping.split(",")}  # fmt: skip
+            legends = re.findall(r"\{\{([^}]*)\}\}", target["legendFormat"])
+            assert set(legends) <= kept - {"le"}, (uid, panel["title"], target["legendFormat"])
+
+
 def test_dashboards_and_rules_name_metrics() -> None:
     """The tokenizer the e2e check relies on finds a metric in every query it is given."""
     for uid, panel in _panels():

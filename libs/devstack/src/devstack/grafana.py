@@ -78,7 +78,7 @@ def p99(histogram: str, selector: str = "", by: str = "") -> str:
 def _red(service: str, selector: str, by: str = "route") -> Row:
     """Rate, errors and duration of a service's API, per ``by``."""
     api = f"{selector}, {API}"
-    legend = f"{{{{{by}}}}}"
+    legend = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
     return Row(f"{service}: requests, errors, duration", (
         Panel("Requests/s", ((rate("http_requests_total", api, by), legend),), unit="reqps",
               traces=service),
