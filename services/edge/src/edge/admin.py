@@ -193,6 +193,6 @@ async def status(pop: PopState, replica: Replica) -> dict[str, Any]:
         "flags": {
             key: value
             for key, value in flags.status().values.items()
-            if key.startswith("edge.") or key == "fault.origin"
+            if key.partition(".")[0] == "edge" or key == "fault.origin"
         },
     }
