@@ -77,4 +77,7 @@ async def test_every_search_mode_returns_the_brute_force_answer(
             assert [d["distance_m"] for d in got] == pytest.approx(
                 [n.distance_m for n in expected], abs=0.01
             )
-        assert served(dispatch, mode) - before == len(queries)
+        # At least these (the header said who served each); the last poll of ``switched`` may
+        # be observed just after ``before`` was read, the histogram being updated as the
+        # response completes (a CI run counted 6 for 5).
+        assert served(dispatch, mode) - before >= len(queries)
