@@ -36,3 +36,61 @@ async def test_a_fault_flipped_in_the_stack_s_flag_file_reaches_a_running_servic
         return _ready(dispatch) == 200
 
     await within_a_flip(ready, "dispatch /readyz 200 again with the flag file restored")
+
+
+FLAG_READERS = ("catalog", "dispatch", "chat", "payments", "acquirer-a")
+"""FastAPI processes of the stack: each serves ``GET /flags``."""
+
+
+def _flag_status(native_stack: NativeStack, name: str) -> dict[str, object]:
+    response = httpx.get(f"{native_stack.url(name)}/flags", timeout=5)
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def _scrape(native_stack: NativeStack, name: str) -> str:
+    return httpx.get(f"{native_stack.url(name)}/metrics", timeout=5).text
+
+
+async def test_a_malformed_flag_file_keeps_the_last_good_flags_and_every_process_shows_why(
+    native_stack: NativeStack,
+) -> None:
+    path = native_stack.flags_path
+    try:
+        set_flag(path, "fault.redis", "slow")
+
+        async def slow_everywhere() -> bool:
+            return all(
+                _flag_status(native_stack, name)["values"]["fault.redis"] != "off"  # type: ignore[index]
+                for name in FLAG_READERS
+            )
+
+        await within_a_flip(slow_everywhere, "every process reads fault.redis=slow")
+        in_force = _flag_status(native_stack, "catalog")["values"]["fault.redis"]  # type: ignore[index]
+        assert "latency_ms=200" in in_force, in_force
+        path.write_text('{"flags": {"fault.redis": ')  # a half-written edit
+
+        async def shown_everywhere() -> bool:
+            return all(not _flag_status(native_stack, name)["valid"] for name in FLAG_READERS)
+
+        await within_a_flip(shown_everywhere, "every process's /flags says the file is broken")
+        for name in FLAG_READERS:
+            status = _flag_status(native_stack, name)
+            assert status["error"], f"{name} shows no error for a broken file"
+            values = status["values"]
+            assert isinstance(values, dict)
+            assert values["fault.redis"] == in_force, f"{name} dropped the last good flags"
+            assert "flags_file_valid 0.0" in _scrape(native_stack, name), name
+        assert _ready(native_stack.url("dispatch")) == 200, "a broken file broke a service"
+    finally:
+        write_flag_file(path, read_flag_file(REPO_FLAG_FILE))
+
+    async def valid_everywhere() -> bool:
+        return all(
+            _flag_status(native_stack, name)["valid"]
+            and _flag_status(native_stack, name)["values"]["fault.redis"] == "off"  # type: ignore[index]
+            for name in FLAG_READERS
+        )
+
+    await within_a_flip(valid_everywhere, "every process valid again with the defaults")

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from stackkit import flags
 from stackkit.errors import NotFound
 from stackkit.gate import InputGate, Renderer, stack_error
 from stackkit.http_errors import install_error_handlers
@@ -84,6 +85,12 @@ def create_service_app(
     @app.get("/healthz", tags=["ops"], summary="Alive: the process serves HTTP")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": name}
+
+    @app.get("/flags", tags=["ops"], summary="The run-time flags this process is using")
+    async def flag_status() -> dict[str, Any]:
+        # A malformed flag file leaves the last good flags in force: here it shows (valid false,
+        # the parse error), beside the values in force and the switches production refused.
+        return flags.status().as_dict()
 
     @app.get(
         "/readyz",

@@ -41,7 +41,7 @@ Attributes = Mapping[str, AttributeValue]
 RecordHeaders = list[tuple[str, bytes]]
 """Kafka record headers as aiokafka takes and gives them."""
 
-QUIET_URLS = r"/(healthz|readyz|metrics)(\?|$)"
+QUIET_URLS = r"/(healthz|readyz|metrics|flags)(\?|$)"
 """Probes and scrapes: several a second per process, nothing to see in a trace."""
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
