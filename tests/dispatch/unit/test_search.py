@@ -3,10 +3,20 @@
 import math
 import random
 
+import h3
 import pytest
 
 from dispatch.domain.geo import Point, haversine_m, validate_point
-from dispatch.domain.search import Candidate, Nearby, cell_of, max_rings, nearest, ring, ring_search
+from dispatch.domain.search import (
+    Candidate,
+    Nearby,
+    SearchTally,
+    cell_of,
+    max_rings,
+    nearest,
+    ring,
+    ring_search,
+)
 from stackkit.errors import Invalid
 from tests.dispatch.drivers import HOTSPOTS, drivers_around
 
@@ -100,3 +110,26 @@ def test_invalid_points_are_rejected(lat: float, lng: float, param: str) -> None
     with pytest.raises(Invalid) as error:
         validate_point(lat, lng)
     assert error.value.param == param
+
+
+@pytest.mark.parametrize("place", sorted(HOTSPOTS))
+def test_the_tally_counts_the_farthest_ring_and_every_candidate(place: str) -> None:
+    rng = random.Random(place)
+    origin = HOTSPOTS[place]
+    drivers = {f"d{i}": p for i, p in enumerate(drivers_around(rng, origin, 200, 0.05))}
+    by_cell: dict[str, list[Candidate]] = {}
+    for driver_id, point in drivers.items():
+        by_cell.setdefault(cell_of(point), []).append(Candidate(driver_id, point))
+    for radius_m, limit in ((500, 1), (3000, 10), (20000, 50)):
+        tally = SearchTally()
+        search = ring_search(origin, radius_m, limit, tally)
+        cells, farthest, sent = next(search), 0, 0
+        while True:
+            farthest = max(farthest, *(h3.grid_distance(cell_of(origin), c) for c in cells))
+            batch = [c for cell in cells for c in by_cell.get(cell, [])]
+            sent += len(batch)
+            try:
+                cells = search.send(batch)
+            except StopIteration:
+                break
+        assert (tally.rings, tally.candidates) == (farthest, sent), (radius_m, limit)

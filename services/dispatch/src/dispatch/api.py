@@ -1,5 +1,6 @@
 """Location ingest and the nearby-drivers query."""
 
+import json
 import time
 from typing import Annotated, Literal
 
@@ -10,11 +11,12 @@ from dispatch.demand import SurgeBoard
 from dispatch.domain.geo import validate_point
 from dispatch.domain.ownership import area_of
 from dispatch.domain.search import MAX_RADIUS_M
-from dispatch.domain.trips import TripAction
+from dispatch.domain.trips import DecisionOutcome, TripAction, decision_outcome
 from dispatch.events import EVENTS, LOCATIONS, DriverPosition, DriverStatus
-from dispatch.forwarding import HANDLED_BY, TripForwarding
+from dispatch.forwarding import FORWARDED, HANDLED_BY, TripForwarding
 from dispatch.locations import LocationIndex, LocationUpdate, search_mode
 from dispatch.membership import Membership
+from dispatch.metrics import DispatchMetrics
 from dispatch.trips import Trips
 from stackkit.errors import Invalid
 from stackkit.kafka import EventProducer
@@ -197,24 +199,49 @@ TripsDep = Annotated[Trips, from_state("trips")]
 MembershipDep = Annotated[Membership, from_state("membership")]
 Surge = Annotated[SurgeBoard, from_state("surge")]
 Forwarding = Annotated[TripForwarding, from_state("forwarding")]
+Metrics = Annotated[DispatchMetrics, from_state("dispatch_metrics")]
+
+
+def _outcome_of_answer(answer: Response) -> DecisionOutcome:
+    """The decision the owner's answer to a forwarded request tells."""
+    if answer.status_code != 200:
+        return DecisionOutcome.ERROR
+    try:
+        status = json.loads(bytes(answer.body)).get("status")
+    except (ValueError, AttributeError):
+        return DecisionOutcome.ERROR
+    return decision_outcome(status if isinstance(status, str) else None)
 
 
 @trips_router.post("", summary="Request a trip: quoted, then offered to the best driver")
 async def request_trip(
-    request: Request, body: TripRequest, trips: TripsDep, forwarding: Forwarding
+    request: Request, body: TripRequest, trips: TripsDep, forwarding: Forwarding, metrics: Metrics
 ) -> Response:
     """The worker owning the pickup's area decides; any other worker forwards it there."""
+    started = time.perf_counter()
     pickup = validate_point(body.pickup.lat, body.pickup.lng, param="pickup")
     dropoff = validate_point(body.dropoff.lat, body.dropoff.lng, param="dropoff")
-    forwarded = await forwarding.forward(pickup, body.model_dump_json().encode(), request.headers)
-    if forwarded is not None:
-        return forwarded
-    trip = await trips.request(body.rider_id, pickup, dropoff, body.quote_id)
-    return Response(
-        TripView.of(trip).model_dump_json(),
-        media_type="application/json",
-        headers={HANDLED_BY: forwarding.worker_id},
-    )
+    # The first worker to see the request times its decision, the forwarding included; the
+    # owner it was forwarded to does not count it again.
+    first = FORWARDED not in request.headers
+    outcome = DecisionOutcome.ERROR
+    try:
+        forwarded = await forwarding.forward(
+            pickup, body.model_dump_json().encode(), request.headers
+        )
+        if forwarded is not None:
+            outcome = _outcome_of_answer(forwarded)
+            return forwarded
+        trip = await trips.request(body.rider_id, pickup, dropoff, body.quote_id)
+        outcome = decision_outcome(trip["status"])
+        return Response(
+            TripView.of(trip).model_dump_json(),
+            media_type="application/json",
+            headers={HANDLED_BY: forwarding.worker_id},
+        )
+    finally:
+        if first:
+            metrics.decided(outcome, time.perf_counter() - started)
 
 
 @router.get("/areas/owner", tags=["trips"], summary="Which dispatch worker owns a point's area")

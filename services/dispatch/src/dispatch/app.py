@@ -8,6 +8,7 @@ from dispatch.events import TOPICS
 from dispatch.forwarding import TripForwarding
 from dispatch.locations import LocationIndex, SearchMetrics
 from dispatch.membership import Membership
+from dispatch.metrics import DispatchMetrics
 from dispatch.settings import DispatchSettings
 from dispatch.store import ensure_schema
 from dispatch.trips import Trips
@@ -22,6 +23,8 @@ async def open_dispatch(app: FastAPI, stack: AsyncExitStack) -> dict[str, Readin
     """The location index, trips with their outbox relay and offer timeouts, surge, and this
     worker's place on the ring with the forwarding to the other workers."""
     settings: DispatchSettings = app.state.settings
+    metrics = DispatchMetrics(app.state.metrics.registry)
+    app.state.dispatch_metrics = metrics
     app.state.locations = LocationIndex(
         app.state.redis,
         stale_after_s=settings.stale_after_s,
@@ -46,7 +49,11 @@ async def open_dispatch(app: FastAPI, stack: AsyncExitStack) -> dict[str, Readin
     app.state.trips = trips
     run_every(stack, 1.0, trips.expire_offers, "offer-timeouts")
     membership = Membership(
-        app.state.redis, settings.worker_id, settings.advertised_url, settings.member_ttl_s
+        app.state.redis,
+        settings.worker_id,
+        settings.advertised_url,
+        settings.member_ttl_s,
+        on_change=metrics.ownership_changed,
     )
     await membership.heartbeat()
     stack.push_async_callback(membership.leave)

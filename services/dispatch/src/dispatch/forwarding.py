@@ -13,6 +13,10 @@ from starlette.responses import Response
 
 from dispatch.domain.geo import Point
 from dispatch.domain.ownership import area_of, decides_here
+from stackkit import tracing
+from stackkit.logs import get_logger
+
+log = get_logger(__name__)
 
 FORWARDED = "x-dispatch-forwarded"
 """Set on a forwarded request, to the forwarding worker's id; the edge strips it from clients."""
@@ -49,17 +53,24 @@ class TripForwarding:
         this worker decides: it owns the area, the request was forwarded here already (by
         ``headers``), or the owner cannot be reached (it just died; the trip's storage keeps it
         safe to decide here)."""
-        owner, url = await self._owners.owner(area_of(pickup))
+        area = area_of(pickup)
+        owner, url = await self._owners.owner(area)
         if decides_here(owner, self.worker_id, forwarded=FORWARDED in headers):
             return None
-        try:
-            answer = await self._peers.post(
-                f"{url}/v1/trips",
-                content=body,
-                headers={"content-type": "application/json", FORWARDED: self.worker_id},
+        attributes = {"dispatch.area": area, "dispatch.owner": owner}
+        with tracing.span("dispatch.forward", attributes=attributes):
+            log.info("trip_forwarded", area=area, owner=owner)
+            # The owner's server span continues this trace (httpx's instrumentation injects
+            # its own client span's context over this one where it is installed).
+            sent = tracing.inject_http_headers(
+                {"content-type": "application/json", FORWARDED: self.worker_id}
             )
-        except httpx.TransportError:
-            return None
+            try:
+                answer = await self._peers.post(f"{url}/v1/trips", content=body, headers=sent)
+            except httpx.TransportError as exc:
+                log.warning("trip_forward_failed", owner=owner, error=repr(exc))
+                return None
+            tracing.set_attribute("http.response.status_code", answer.status_code)
         return Response(
             answer.content,
             answer.status_code,

@@ -24,12 +24,13 @@ from dispatch.domain.search import (
     Candidate,
     Nearby,
     SearchMode,
+    SearchTally,
     cell_of,
     geo_query,
     nearest,
     ring_search,
 )
-from stackkit import flags
+from stackkit import flags, tracing
 from stackkit.connections import as_text
 from stackkit.metrics import LATENCY_BUCKETS
 
@@ -170,7 +171,8 @@ return out
 
 @dataclass
 class SearchMetrics:
-    """How long one nearby search takes, by the mode that served it."""
+    """How long one nearby search takes, how far it read and how many drivers it ranked, by
+    the mode that served it."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
@@ -182,6 +184,26 @@ class SearchMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.rings = Histogram(
+            "dispatch_nearby_rings",
+            "H3 rings read around the origin's cell per nearby search (0 for the modes that"
+            " read no rings)",
+            ["search"],
+            buckets=(0, 1, 2, 3, 4, 5, 8, 13),
+            registry=self.registry,
+        )
+        self.candidates = Histogram(
+            "dispatch_nearby_candidates",
+            "Fresh available drivers read and ranked per nearby search",
+            ["search"],
+            buckets=(0, 1, 5, 10, 25, 50, 100, 500, 1000, 10000),
+            registry=self.registry,
+        )
+
+    def observe(self, mode: SearchMode, seconds: float, tally: SearchTally) -> None:
+        self.seconds.labels(mode.value).observe(seconds)
+        self.rings.labels(mode.value).observe(tally.rings)
+        self.candidates.labels(mode.value).observe(tally.candidates)
 
 
 def search_mode() -> SearchMode:
@@ -250,22 +272,28 @@ class LocationIndex:
         """The nearest fresh available drivers, nearest first, found as ``mode`` says (by
         default the ``dispatch.search`` switch): every mode gives the same answer."""
         mode = mode or search_mode()
-        started = time.perf_counter()
-        freshest = now_ms - self._stale_after_ms
-        if mode is SearchMode.GEOSEARCH:
-            found = await self._geosearch(origin, radius_m, limit, freshest)
-        elif mode is SearchMode.FULL_SCAN:
-            found = await self._full_scan(origin, radius_m, limit, freshest)
-        else:
-            found = await self._rings(origin, radius_m, limit, freshest)
-        self._metrics.seconds.labels(mode.value).observe(time.perf_counter() - started)
+        tally = SearchTally()
+        attributes = {"dispatch.search": mode.value, "dispatch.nearby.radius_m": radius_m}
+        with tracing.span("dispatch.nearby", attributes=attributes):
+            started = time.perf_counter()
+            freshest = now_ms - self._stale_after_ms
+            if mode is SearchMode.GEOSEARCH:
+                found = await self._geosearch(origin, radius_m, limit, freshest, tally)
+            elif mode is SearchMode.FULL_SCAN:
+                found = await self._full_scan(origin, radius_m, limit, freshest, tally)
+            else:
+                found = await self._rings(origin, radius_m, limit, freshest, tally)
+            self._metrics.observe(mode, time.perf_counter() - started, tally)
+            tracing.set_attribute("dispatch.nearby.rings", tally.rings)
+            tracing.set_attribute("dispatch.nearby.candidates", tally.candidates)
+            tracing.set_attribute("dispatch.nearby.found", len(found))
         return found
 
     async def _rings(
-        self, origin: Point, radius_m: float, limit: int, freshest: int
+        self, origin: Point, radius_m: float, limit: int, freshest: int, tally: SearchTally
     ) -> list[Nearby]:
         """Rings outward from the origin's cell (the seed's way)."""
-        search = ring_search(origin, radius_m, limit)
+        search = ring_search(origin, radius_m, limit, tally)
         cells = next(search)
         while True:
             flat = await self._ring(keys=[CELL_KEY, DRIVER_KEY], args=[freshest, *cells])
@@ -277,7 +305,7 @@ class LocationIndex:
                 return result
 
     async def _geosearch(
-        self, origin: Point, radius_m: float, limit: int, freshest: int
+        self, origin: Point, radius_m: float, limit: int, freshest: int, tally: SearchTally
     ) -> list[Nearby]:
         """GEOSEARCH over the geo set (and the polar set when the circle reaches it)."""
         query = geo_query(origin, radius_m)
@@ -286,10 +314,12 @@ class LocationIndex:
             args=[repr(query.centre.lng), repr(query.centre.lat), repr(query.radius_m),
                   freshest, limit, int(query.ranked), int(query.polar)],
         )  # fmt: skip
-        return nearest(_candidates(flat), origin, radius_m, limit)
+        candidates = _candidates(flat)
+        tally.candidates = len(candidates)
+        return nearest(candidates, origin, radius_m, limit)
 
     async def _full_scan(
-        self, origin: Point, radius_m: float, limit: int, freshest: int
+        self, origin: Point, radius_m: float, limit: int, freshest: int, tally: SearchTally
     ) -> list[Nearby]:
         """Every driver's hash, page by page (SCAN, then one pipelined read per page)."""
         candidates: list[Candidate] = []
@@ -306,6 +336,7 @@ class LocationIndex:
                         driver_id = as_text(key)[len(DRIVER_KEY) :]
                         candidates.append(Candidate(driver_id, Point(float(lat), float(lng))))
             if cursor == 0:
+                tally.candidates = len(candidates)
                 return nearest(candidates, origin, radius_m, limit)
 
 

@@ -19,10 +19,12 @@ from dispatch.demand import SurgeBoard
 from dispatch.domain.geo import Point
 from dispatch.domain.matching import rank_drivers
 from dispatch.domain.ownership import area_of
+from dispatch.domain.search import Nearby
 from dispatch.domain.surge import quote
 from dispatch.domain.trips import HOLDS_DRIVER, TRIP_LIFECYCLE, TripAction, TripStatus
 from dispatch.events import EVENTS, TRIPS, TripChange, TripChanged
 from dispatch.locations import LocationIndex
+from stackkit import tracing
 from stackkit.errors import Conflict, NotFound
 from stackkit.kafka import EventProducer
 from stackkit.logs import get_logger
@@ -111,6 +113,22 @@ class Trips:
         nearby = await self.index.nearby(
             pickup, self.search_radius_m, self.candidates + len(declined), int(time.time() * 1000)
         )
+        # The offer's event is staged inside this span: the outbox row keeps its context, so the
+        # relay's publish, and whoever reads the offer off Kafka, join the request's trace.
+        with tracing.span("dispatch.offer", attributes={"dispatch.trip.id": trip_id}):
+            current = await self._offer_to_best(trip, pickup, nearby, declined)
+            offered = current.get("offered_driver")
+            tracing.set_attribute("dispatch.trip.status", str(current["status"]))
+            if offered:
+                tracing.set_attribute("dispatch.driver.id", str(offered))
+            log.info("trip_offer", trip_id=trip_id, status=current["status"], driver=offered)
+        return current
+
+    async def _offer_to_best(
+        self, trip: store.Row, pickup: Point, nearby: list[Nearby], declined: set[str]
+    ) -> store.Row:
+        """The first of the ranked drivers who is free gets the offer; none: no_drivers."""
+        trip_id = trip["id"]
         for offer in rank_drivers(nearby, pickup, excluded=declined):
             async with self.pool.acquire() as conn:
                 try:

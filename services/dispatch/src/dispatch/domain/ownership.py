@@ -3,7 +3,8 @@ idea). Areas are coarse H3 cells; adding or removing a worker moves only about 1
 
 import bisect
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
 
 import h3
 
@@ -39,6 +40,68 @@ class HashRing:
             raise LookupError("no live members on the ring")
         index = bisect.bisect(self._hashes, _hash(key)) % len(self._hashes)
         return self._owners[index]
+
+    def arcs_of(self, member: str) -> frozenset[tuple[int, int]]:
+        """The hash ranges ``[start, end)`` whose keys ``member`` owns, adjacent points merged
+        (so two rings give the same arcs exactly when the member owns the same areas); the whole
+        ring is ``(0, 0)``. A range may wrap past the largest hash."""
+        owners, hashes = self._owners, self._hashes
+        if member not in self.members:
+            return frozenset()
+        if len(self.members) == 1:
+            return frozenset({(0, 0)})
+        # Point i owns [hashes[i-1], hashes[i]). Walk from just after a point of another member,
+        # so no run of the member's points is cut by the walk's start.
+        first = next(i for i, m in enumerate(owners) if m != member) + 1
+        arcs: set[tuple[int, int]] = set()
+        start: int | None = None
+        for step in range(len(owners)):
+            i = (first + step) % len(owners)
+            if owners[i] == member:
+                start = hashes[i - 1] if start is None else start
+            elif start is not None:
+                arcs.add((start, hashes[i - 1]))
+                start = None
+        return frozenset(arcs)  # the walk ends on another member's point: no run left open
+
+
+class RingChange(StrEnum):
+    """Why the ring's membership changed, as the heartbeats show it."""
+
+    JOINED = "joined"
+    """A worker's heartbeat appeared."""
+    LEFT = "left"
+    """A worker took itself off the ring (a graceful stop)."""
+    EXPIRED = "expired"
+    """A worker's heartbeat went silent past the time to live (it died or hangs)."""
+
+
+def ownership_changes(
+    before: frozenset[str],
+    after: frozenset[str],
+    expired: frozenset[str],
+    worker_id: str,
+    virtual_nodes: int = VIRTUAL_NODES,
+) -> Iterator[RingChange]:
+    """The membership changes from ring ``before`` to ring ``after`` that move areas to or from
+    ``worker_id``: departures (``expired`` says which went silent rather than left), then
+    arrivals, this worker's own last, each applied to the ring in turn. So a worker's first ring
+    is one ``joined`` (its own arrival), whoever else was there already."""
+    departures = [
+        (m, RingChange.EXPIRED if m in expired else RingChange.LEFT) for m in sorted(before - after)
+    ]
+    arrivals = sorted(after - before, key=lambda m: (m == worker_id, m))
+    members = set(before)
+    owned = HashRing(members, virtual_nodes).arcs_of(worker_id)
+    for member, change in [*departures, *((m, RingChange.JOINED) for m in arrivals)]:
+        if change is RingChange.JOINED:
+            members.add(member)
+        else:
+            members.discard(member)
+        now = HashRing(members, virtual_nodes).arcs_of(worker_id)
+        if now != owned:
+            yield change
+        owned = now
 
 
 def decides_here(owner: str, worker_id: str, *, forwarded: bool) -> bool:

@@ -85,16 +85,30 @@ def search_done(found: list[Nearby], next_ring: int, radius_m: float, limit: int
     return len(found) >= limit and found[-1].distance_m < bound
 
 
+@dataclass(slots=True)
+class SearchTally:
+    """What one nearby search read, for its metrics and its span."""
+
+    rings: int = 0
+    """The farthest H3 ring read around the origin's cell (0: the cell alone, or a search
+    that reads no rings: GEOSEARCH, a full scan)."""
+    candidates: int = 0
+    """Fresh available drivers read back and ranked by distance (a full scan: every one)."""
+
+
 RingSearch = Generator[list[str], list[Candidate], list[Nearby]]
 
 
-def ring_search(origin: Point, radius_m: float, limit: int) -> RingSearch:
+def ring_search(
+    origin: Point, radius_m: float, limit: int, tally: SearchTally | None = None
+) -> RingSearch:
     """The search as a conversation with any index: it yields the cells of the next rings and is
     sent back the candidates found there; it returns the nearest drivers.
 
     While too few drivers have been found it asks for twice as many rings at a time (up to 8),
     so a sparse area costs a handful of round trips rather than one per ring. Kept free of I/O
-    so it is tested against brute force without Redis; the Redis adapter drives it.
+    so it is tested against brute force without Redis; the Redis adapter drives it. ``tally``,
+    when given, is kept up to date with the rings read and the candidates sent back.
     """
     origin_cell = cell_of(origin)
     last_ring = max_rings(radius_m)
@@ -106,6 +120,8 @@ def ring_search(origin: Point, radius_m: float, limit: int) -> RingSearch:
     while k <= last_ring:
         upto = min(k + batch, last_ring + 1)
         candidates += yield [cell for i in range(k, upto) for cell in ring(origin_cell, i)]
+        if tally is not None:
+            tally.rings, tally.candidates = upto - 1, len(candidates)
         found = nearest(candidates, origin, radius_m, limit)
         if search_done(found, upto, radius_m, limit):
             break

@@ -60,3 +60,27 @@ TRIP_LIFECYCLE = StateMachine(TRIP_TRANSITIONS, _refuse)
 
 # The statuses in which a driver is committed to the trip: a driver holds at most one.
 HOLDS_DRIVER = frozenset({T.ACCEPTED, T.ARRIVED, T.IN_PROGRESS})
+
+
+class DecisionOutcome(StrEnum):
+    """How a trip request's decision ended (``dispatch_decision_seconds``' ``outcome``)."""
+
+    OFFERED = "offered"
+    NO_DRIVER = "no_driver"
+    CANCELED = "canceled"
+    """The rider canceled before the decision was answered."""
+    ERROR = "error"
+    """No decision: the request failed (a store down, the owner's error answer)."""
+
+
+def decision_outcome(status: str | None) -> DecisionOutcome:
+    """The outcome of a decision that left the trip in ``status`` (``None``: no trip)."""
+    if status == T.NO_DRIVERS:
+        return DecisionOutcome.NO_DRIVER
+    if status == T.CANCELED:
+        return DecisionOutcome.CANCELED
+    # Dispatching: a driver has the offer; further on, the offered driver was already quick
+    # to accept. Requested, or no trip, is a decision that did not happen.
+    if status == T.DISPATCHING or status in HOLDS_DRIVER or status == T.COMPLETED:
+        return DecisionOutcome.OFFERED
+    return DecisionOutcome.ERROR
