@@ -9,6 +9,8 @@ import pytest
 from dispatch.domain.geo import Point
 from dispatch.domain.ownership import area_of, decides_here
 from dispatch.forwarding import FORWARDED, HANDLED_BY, TripForwarding
+from stackkit.middleware import REQUEST_ID_HEADER
+from stackkit.request_context import set_request_id
 
 PICKUP = Point(52.52, 13.405)
 BODY = b'{"rider_id":"r"}'
@@ -106,3 +108,14 @@ async def test_an_unreachable_owner_leaves_the_decision_here(
 async def test_the_worker_id_is_the_rings() -> None:
     peers, _ = _peers(_unexpected)
     assert TripForwarding(Ring("other", worker_id="dispatch-2"), peers).worker_id == "dispatch-2"
+
+
+async def test_the_request_id_goes_along_so_both_workers_log_the_same_one() -> None:
+    peers, sent = _peers(lambda _: httpx.Response(200, content=b"{}"))
+    set_request_id("req-forwarded-1")
+    try:
+        await TripForwarding(Ring("other"), peers).forward(PICKUP, BODY, {})
+    finally:
+        set_request_id(None)
+    (request,) = sent
+    assert request.headers[REQUEST_ID_HEADER] == "req-forwarded-1"

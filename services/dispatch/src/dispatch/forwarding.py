@@ -15,6 +15,8 @@ from dispatch.domain.geo import Point
 from dispatch.domain.ownership import area_of, decides_here
 from stackkit import tracing
 from stackkit.logs import get_logger
+from stackkit.middleware import REQUEST_ID_HEADER
+from stackkit.request_context import current_request_id
 
 log = get_logger(__name__)
 
@@ -65,6 +67,8 @@ class TripForwarding:
             sent = tracing.inject_http_headers(
                 {"content-type": "application/json", FORWARDED: self.worker_id}
             )
+            if (request_id := current_request_id()) is not None:
+                sent[REQUEST_ID_HEADER] = request_id  # one id on both workers' log lines
             try:
                 answer = await self._peers.post(f"{url}/v1/trips", content=body, headers=sent)
             except httpx.TransportError as exc:
