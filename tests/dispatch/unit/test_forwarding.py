@@ -77,6 +77,7 @@ async def test_another_owner_gets_the_request_and_its_answer_is_ours() -> None:
     assert answer is not None
     assert (answer.status_code, answer.body) == (409, b'{"error":{}}')
     assert answer.headers[HANDLED_BY] == "other-2"
+    assert answer.headers[FORWARDED] == "me", "who passed it on"
     assert answer.media_type == "application/json"
     (request,) = sent
     assert (request.method, str(request.url)) == ("POST", "http://other.test/v1/trips")

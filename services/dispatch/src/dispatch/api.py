@@ -18,6 +18,7 @@ from dispatch.locations import LocationIndex, LocationUpdate, search_mode
 from dispatch.membership import Membership
 from dispatch.metrics import DispatchMetrics
 from dispatch.trips import Trips
+from stackkit import tracing
 from stackkit.errors import Invalid
 from stackkit.kafka import EventProducer
 from stackkit.service import from_state
@@ -219,6 +220,8 @@ async def request_trip(
 ) -> Response:
     """The worker owning the pickup's area decides; any other worker forwards it there."""
     started = time.perf_counter()
+    # On the request's server span: which worker it reached (first, or as the area's owner).
+    tracing.set_attribute("dispatch.worker", forwarding.worker_id)
     pickup = validate_point(body.pickup.lat, body.pickup.lng, param="pickup")
     dropoff = validate_point(body.dropoff.lat, body.dropoff.lng, param="dropoff")
     # The first worker to see the request times its decision, the forwarding included; the

@@ -21,7 +21,8 @@ from stackkit.request_context import current_request_id
 log = get_logger(__name__)
 
 FORWARDED = "x-dispatch-forwarded"
-"""Set on a forwarded request, to the forwarding worker's id; the edge strips it from clients."""
+"""Set on a forwarded request, to the forwarding worker's id; the edge strips it from clients.
+On the answer too: which worker received the request and passed it on."""
 HANDLED_BY = "x-dispatch-worker"
 """On every trip answer: the worker that decided it."""
 
@@ -59,7 +60,11 @@ class TripForwarding:
         owner, url = await self._owners.owner(area)
         if decides_here(owner, self.worker_id, forwarded=FORWARDED in headers):
             return None
-        attributes = {"dispatch.area": area, "dispatch.owner": owner}
+        attributes = {
+            "dispatch.area": area,
+            "dispatch.owner": owner,
+            "dispatch.worker": self.worker_id,
+        }
         with tracing.span("dispatch.forward", attributes=attributes):
             log.info("trip_forwarded", area=area, owner=owner)
             # The owner's server span continues this trace (httpx's instrumentation injects
@@ -79,5 +84,5 @@ class TripForwarding:
             answer.content,
             answer.status_code,
             media_type="application/json",
-            headers={HANDLED_BY: answer.headers.get(HANDLED_BY, owner)},
+            headers={HANDLED_BY: answer.headers.get(HANDLED_BY, owner), FORWARDED: self.worker_id},
         )
