@@ -26,7 +26,7 @@ FLAG_SERVER = "flagd"
 """Serves infra/flags to compose's services; natively each process reads the file itself."""
 FLAG_READERS = {spec.name for spec in PROCESSES if spec.env_prefix != "ANYCAST_"}
 """Every process but the anycast entry, which splices TCP connections and reads no flags."""
-TRACING_ENV_NAMES = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
+TRACING_ENV_NAMES = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME"}
 """Read by stackkit.tracing (OpenTelemetry's standard names), not by the settings; compose sets
 the endpoint from RWA_OTLP_ENDPOINT (empty: no exporter), `make up` to the collector."""
 COMPOSE_NAME = {"cql": "cassandra"}
@@ -167,11 +167,19 @@ def test_native_runner_sets_topology_only_with_the_names_the_settings_read(
     """Every other value is the settings' default, not a third copy of it beside compose's."""
     env = NativeStack.create(LocalServers.create(tmp_path)).env_for(spec)
     assert env, f"{spec.name} is told nothing about where it runs"
-    read = settings_env_names(_settings_class(spec)) | set(FLAG_ENV_NAMES)
+    read = settings_env_names(_settings_class(spec)) | set(FLAG_ENV_NAMES) | TRACING_ENV_NAMES
     assert sorted(set(env) - read) == []
     assert sorted(name for name in env if not name.endswith(TOPOLOGY_SUFFIXES)) == [
         "FLAGD_RESOLVER"
     ], "only the flag provider's kind besides topology"
+    assert env["OTEL_SERVICE_NAME"] == spec.name, "spans name the process that made them"
+
+
+@pytest.mark.parametrize("spec", PROCESSES, ids=lambda spec: spec.name)
+def test_compose_names_each_process_in_its_spans(
+    compose: dict[str, Any], spec: ProcessSpec
+) -> None:
+    assert compose["services"][spec.name]["environment"]["OTEL_SERVICE_NAME"] == spec.name
 
 
 @pytest.mark.parametrize("spec", PROCESSES, ids=lambda spec: spec.name)

@@ -105,6 +105,8 @@ class NativeStack:
         env: dict[str, str] = {
             "FLAGD_RESOLVER": "file",
             "FLAGD_OFFLINE_FLAG_SOURCE_PATH": str(self.flags_path),
+            # Spans say which process made them (dispatch-2, edge-pop-3), not just the service.
+            "OTEL_SERVICE_NAME": spec.name,
         }
         if "kafka" in spec.servers:
             env[f"{prefix}KAFKA_BOOTSTRAP_SERVERS"] = self.servers.kafka.bootstrap_servers

@@ -40,7 +40,7 @@ from edge.metrics import EdgeMetrics
 from edge.routing import ProxyRequest, forwardable_headers, framing_problem
 from edge.settings import EdgeSettings
 from edge.upstream import ResponseTooLarge, UpstreamFailed, UpstreamResponse
-from stackkit import flags
+from stackkit import flags, tracing
 from stackkit.errors import DomainError, UpstreamTimeout, UpstreamUnreachable
 from stackkit.http_errors import error_body, status_and_body
 from stackkit.logs import get_logger
@@ -189,17 +189,32 @@ class Pop:
         return None
 
     async def handle_http(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
-        request = self.request_of(route, scope)
-        try:
-            reply = await self.serve(request, receive)
-        except RequestRejected as rejected:
-            reply = rejected.reply
-        except ResponseTooLarge as exc:
-            reply = domain_error_reply(exc)
-        except UpstreamFailed as exc:
-            log.warning("upstream_failed", route=route.prefix, error=str(exc))
-            reply = domain_error_reply(upstream_failure(route.prefix, exc))
-        await self._send(send, reply, request)
+        method = scope.get("method", "GET")
+        # This hop's own SERVER span, cache hits included: the client's traceparent is its
+        # parent, and the origin fetch (aiohttp's instrumentation) continues this span, not
+        # the client's. Not tracing: one flag check.
+        with tracing.server_span(
+            f"{method} /{route.prefix}",
+            scope["headers"],
+            attributes={
+                "http.request.method": method,
+                "url.path": scope["path"],
+                "edge.pop": self.settings.pop_name,
+            },
+        ):
+            request = self.request_of(route, scope)
+            try:
+                reply = await self.serve(request, receive)
+            except RequestRejected as rejected:
+                reply = rejected.reply
+            except ResponseTooLarge as exc:
+                reply = domain_error_reply(exc)
+            except UpstreamFailed as exc:
+                log.warning("upstream_failed", route=route.prefix, error=str(exc))
+                reply = domain_error_reply(upstream_failure(route.prefix, exc))
+            tracing.set_attribute("http.response.status_code", reply.status)
+            tracing.set_attribute("cf.cache_status", reply.cache_status)
+            await self._send(send, reply, request)
         self.metrics.requests.labels(route.prefix, reply.cache_status, str(reply.status)).inc()
 
     async def _send(self, send: Send, reply: Reply, request: ProxyRequest) -> None:
