@@ -17,9 +17,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from devstack.processes import wait_until
+from devstack.scripted_origin import Script, ScriptedOrigin, scripted_origin
 from devstack.stack import NativeStack
 from devstack.topology import EDGE_POPS
-from tests.edge.e2e.scripted_origin import Script, ScriptedOrigin, scripted_origin
 
 pytestmark = pytest.mark.e2e
 PROPAGATION_LIMIT_S = 5.0

@@ -19,12 +19,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from devstack.processes import free_port
+from devstack.scripted_origin import Script, ScriptedOrigin, scripted_origin
 from devstack.stack import REPO_FLAG_FILE, NativeStack
 from devstack.topology import EDGE_POPS
 from edge.settings import EdgeSettings
 from stackkit.flag_catalog import SPECS_BY_KEY, render
 from stackkit.flag_file import read_flag_file, set_flag, write_flag_file
-from tests.edge.e2e.scripted_origin import Script, ScriptedOrigin, scripted_origin
 from tests.edge.e2e.test_edge import applied_versions, pop_url, write_config
 from tests.edge.e2e.test_resilience import chat_token
 from tests.flags.running import within_a_flip

@@ -15,8 +15,8 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import InvalidStatus
 
+from devstack.scripted_origin import Script, ScriptedOrigin, scripted_origin
 from devstack.stack import NativeStack
-from tests.edge.e2e.scripted_origin import Script, ScriptedOrigin, scripted_origin
 from tests.edge.e2e.test_edge import pop_url, write_config
 
 pytestmark = pytest.mark.e2e

@@ -10,10 +10,10 @@ import aiohttp
 import pytest
 
 from devstack.processes import free_port
+from devstack.scripted_origin import Script, ScriptedOrigin, scripted_origin
 from edge import upstream
 from edge.upstream import OriginFaultInjected, UpstreamFailed
 from stackkit.faults import FaultInjected
-from tests.edge.e2e.scripted_origin import Script, ScriptedOrigin, scripted_origin
 from tests.flags.running import FlagFile, running_flags, within_a_flip
 
 pytestmark = pytest.mark.integration

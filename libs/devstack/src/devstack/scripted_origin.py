@@ -1,4 +1,5 @@
-"""An origin whose answers a test scripts per path, and which counts what reached it."""
+"""An origin whose answers a test or an experiment scripts per path, and which counts what
+reached it (a threading HTTP server: the edge tests and experiments put it behind a route)."""
 
 import threading
 import time
