@@ -13,7 +13,9 @@ from stackkit.service import ReadinessCheck, create_service_app
 async def open_payments_api(app: FastAPI, stack: AsyncExitStack) -> dict[str, ReadinessCheck]:
     """The use cases over the database and the acquirers, and the API keys' cache."""
     settings: PaymentsSettings = app.state.settings
-    app.state.payments = await open_payments(stack, settings, app.state.db)
+    app.state.payments = await open_payments(
+        stack, settings, app.state.db, app.state.metrics.registry
+    )
     app.state.merchant_by_key = {}
     return {}
 

@@ -177,6 +177,15 @@ async def attempts(conn: Connection, intent_id: str) -> list[Row]:
     return [dict(r) for r in records]
 
 
+async def approved_attempts(conn: Connection, intent_id: str) -> int:
+    """How many of the intent's attempts were approved, over all its confirmations."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM charge_attempts WHERE intent_id = $1 AND status = 'approved'",
+        intent_id,
+    )
+    return count
+
+
 async def settle_attempt(
     conn: Connection, attempt_id: str, status: str, decline_code: str | None
 ) -> None:

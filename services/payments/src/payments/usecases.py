@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -37,6 +37,7 @@ from payments.domain.routing import (
     Routing,
     choose_acquirer,
 )
+from payments.metrics import IdempotencyOutcome, PaymentsMetrics
 from payments.targets import Resolver, TargetRefused, resolve_target, system_resolver
 from stackkit import flags
 from stackkit.errors import DomainError, Unavailable
@@ -45,6 +46,7 @@ from stackkit.logs import get_logger
 from stackkit.transactions import Connection, serializable
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 REGIONS = {
     "usd": "us",
@@ -127,6 +129,16 @@ class Payments:
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     stats: AuthorizationStats = field(default_factory=AuthorizationStats)
     rng: random.Random = field(default_factory=random.Random)
+    metrics: PaymentsMetrics = field(default_factory=PaymentsMetrics)
+
+    async def _serializable(self, operation: str, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """One atomic phase (:func:`serializable`), its retries counted under ``operation``."""
+        return await serializable(self.pool, self.metrics.counting_retries(operation, work))
+
+    async def _final(self, conn: Connection, intent_id: str, approvals: list[int]) -> None:
+        """The intent is final in this transaction: note its approvals, for the caller to
+        observe once the transaction has committed (a retried run starts the list again)."""
+        approvals[:] = [await store.approved_attempts(conn, intent_id)]
 
     # -- idempotency ---------------------------------------------------------------------------
 
@@ -152,21 +164,25 @@ class Payments:
                     conn, merchant_id, key, request.fingerprint(), request.__dict__
                 )
                 if row["fingerprint"] != request.fingerprint():
+                    self.metrics.idempotency(IdempotencyOutcome.CONFLICT)
                     raise IdempotencyMismatch(
                         "Keys for idempotent requests can only be used with the same parameters "
                         f"they were first used with. Try using a key other than '{key}' if you "
                         "meant to execute a different request."
                     )
                 if row["recovery_point"] == "finished":
+                    self.metrics.idempotency(IdempotencyOutcome.REPLAYED)
                     return row
                 age = row["lock_age"]
                 if row["locked_at"] is not None and age.total_seconds() < self.lock_timeout_s:
+                    self.metrics.idempotency(IdempotencyOutcome.IN_PROGRESS)
                     raise IdempotencyInFlight(
                         "There is currently another in-progress request using this Idempotent Key "
                         "(that probably means you submitted twice, and the other request is still "
                         "going through). Please try again later."
                     )
                 await store.lock_key(conn, row["id"])
+                self.metrics.idempotency(IdempotencyOutcome.NEW)
                 return row
 
         async with self.pool.acquire() as conn:
@@ -358,7 +374,7 @@ class Payments:
                 await progress.record(conn, "intent_created", intent["id"])
                 return str(intent["id"])
 
-            await serializable(self.pool, create)
+            await self._serializable("create_intent", create)
         assert progress.resource_id is not None
         if p.confirm:
             return await self.confirm(merchant_id, progress.resource_id, None, None, progress)
@@ -411,7 +427,7 @@ class Payments:
             await self._move(conn, intent, Action.UPDATE, **fields)
             return intent
 
-        intent = await serializable(self.pool, update)
+        intent = await self._serializable("update_intent", update)
         return Response(200, objects.payment_intent(intent))
 
     async def confirm(
@@ -455,7 +471,7 @@ class Payments:
             await store.insert_attempt(conn, intent_id, acquirer, 1)
             await progress.record(conn, "attempt_created", intent_id)
 
-        await serializable(self.pool, begin)
+        await self._serializable("confirm", begin)
         return await self._authorize(merchant_id, intent_id)
 
     async def _authorize(self, merchant_id: str, intent_id: str) -> Response:
@@ -508,7 +524,7 @@ class Payments:
                 acquirer=next_acquirer,
                 number=len(results) + 1,
             )
-            current = await serializable(self.pool, retry)
+            current = await self._serializable("next_attempt", retry)
 
     @staticmethod
     async def _next_attempt(
@@ -539,6 +555,7 @@ class Payments:
             intent["card_number"],
             capture=intent["capture_method"] == "automatic",
         )
+        self.metrics.authorized(result, intent["card_brand"], intent["region"])
         if result.result != AttemptResult.TIMED_OUT:
             return result
         reconciled = await acquirer.reconcile(attempt["id"])
@@ -566,7 +583,10 @@ class Payments:
         return Response(402, {"error": error})
 
     async def _approved(self, merchant_id: str, intent_id: str, attempt_id: str) -> Response:
+        approvals: list[int] = []
+
         async def approve(conn: Connection) -> Response:
+            approvals.clear()
             intent = await self._load(conn, merchant_id, intent_id)
             if intent["status"] != Status.PROCESSING.value:
                 return await self._settled_response(intent)
@@ -592,9 +612,13 @@ class Payments:
                     conn, intent, Action.CAPTURED, amount_received=amount, last_payment_error=None
                 )
                 await self._event(conn, intent, "payment_intent.succeeded")
+                await self._final(conn, intent_id, approvals)
             return Response(200, objects.payment_intent(intent))
 
-        return await serializable(self.pool, approve)
+        response = await self._serializable("approve", approve)
+        for count in approvals:
+            self.metrics.intent_final(count)
+        return response
 
     async def _declined(
         self, merchant_id: str, intent_id: str, attempt_id: str, result: Attempt
@@ -626,7 +650,7 @@ class Payments:
             await self._event(conn, intent, "payment_intent.payment_failed")
             return self._decline_response(intent)
 
-        return await serializable(self.pool, decline)
+        return await self._serializable("decline", decline)
 
     async def _approved_attempt(self, intent_id: str) -> store.Row:
         async with self.pool.acquire() as conn:
@@ -658,7 +682,10 @@ class Payments:
         attempt = await self._approved_attempt(intent_id)
         await self._at_acquirer(attempt, lambda acquirer: acquirer.capture(attempt["id"], amount))
 
+        approvals: list[int] = []
+
         async def apply(conn: Connection) -> store.Row:
+            approvals.clear()
             current = await self._load(conn, merchant_id, intent_id)
             if current["status"] == Status.SUCCEEDED.value:
                 return current
@@ -671,9 +698,13 @@ class Payments:
             )
             await self._event(conn, current, "payment_intent.succeeded")
             await progress.record(conn, "captured")
+            await self._final(conn, intent_id, approvals)
             return current
 
-        return Response(200, objects.payment_intent(await serializable(self.pool, apply)))
+        captured = await self._serializable("capture", apply)
+        for count in approvals:
+            self.metrics.intent_final(count)
+        return Response(200, objects.payment_intent(captured))
 
     async def cancel(
         self, merchant_id: str, intent_id: str, p: params.CancelPaymentIntent, progress: Progress
@@ -687,7 +718,10 @@ class Payments:
             attempt = await self._approved_attempt(intent_id)
             await self._at_acquirer(attempt, lambda acquirer: acquirer.void(attempt["id"]))
 
+        approvals: list[int] = []
+
         async def apply(conn: Connection) -> store.Row:
+            approvals.clear()
             current = await self._load(conn, merchant_id, intent_id)
             if current["status"] == Status.CANCELED.value:
                 return current
@@ -706,9 +740,13 @@ class Payments:
                 )
             await self._event(conn, current, "payment_intent.canceled")
             await progress.record(conn, "canceled")
+            await self._final(conn, intent_id, approvals)
             return current
 
-        return Response(200, objects.payment_intent(await serializable(self.pool, apply)))
+        canceled = await self._serializable("cancel", apply)
+        for count in approvals:
+            self.metrics.intent_final(count)
+        return Response(200, objects.payment_intent(canceled))
 
     async def list_intents(self, merchant_id: str, p: params.ListParams) -> dict[str, Any]:
         return await self._list(
@@ -784,7 +822,7 @@ class Payments:
                 await progress.record(conn, "refund_reserved", refund_id)
                 return refund_id
 
-            await serializable(self.pool, reserve)
+            await self._serializable("refund_reserve", reserve)
         refund_id = progress.resource_id
         assert refund_id is not None
         async with self.pool.acquire() as conn:
@@ -816,7 +854,7 @@ class Payments:
                 await self._event(conn, intent, "charge.refunded")
             return current
 
-        return Response(200, objects.refund(await serializable(self.pool, settle)))
+        return Response(200, objects.refund(await self._serializable("refund_settle", settle)))
 
     async def _retrieve(self, table: str, kind: str, merchant_id: str, object_id: str) -> store.Row:
         async with self.pool.acquire() as conn:

@@ -31,7 +31,7 @@ async def open_worker(app: FastAPI, stack: AsyncExitStack) -> dict[str, Readines
     """The webhook consumer and sender, the reaper, the reconciler, the outbox relay and the
     expiry of idempotency keys."""
     settings: PaymentsSettings = app.state.settings
-    payments = await open_payments(stack, settings, app.state.db)
+    payments = await open_payments(stack, settings, app.state.db, app.state.metrics.registry)
     inbox = PostgresInbox(app.state.db)
     await inbox.create_table()
     webhook_consumer = consume(
