@@ -12,10 +12,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from catalog.domain.fleet import Appliance
 from catalog.domain.ladder import DeviceProfile, ladder, manifest
-from catalog.domain.steering import Client, rank_sources
+from catalog.domain.steering import Client, steer
 from catalog.evcache import ZonedCache
 from catalog.events import EVENTS, ID, PLAYS, Play
 from catalog.filling import FillPlanner, FillReport
+from catalog.metrics import CatalogMetrics
 from catalog.popularity import trending
 from catalog.rows import build_rows
 from catalog.store import CatalogStore
@@ -73,6 +74,7 @@ Fleet = Annotated[dict[str, Appliance], from_state("topology")]
 Events = Annotated[EventProducer, from_state("events")]
 Redis = Annotated["aioredis.Redis", from_state("redis")]
 ForecastHead = Annotated[dict[str, list[str]], from_state("forecast_head")]
+Metrics = Annotated[CatalogMetrics, from_state("catalog_metrics")]
 TitleId = Annotated[str, Query(pattern=ID)]
 
 
@@ -164,6 +166,7 @@ async def play(
     store: Store,
     cache: Cache,
     fleet: Fleet,
+    metrics: Metrics,
     isp: Annotated[str, Query(min_length=1, max_length=64)],
     region: Annotated[str, Query(min_length=1, max_length=32)],
     codecs: Annotated[str, Query(description="comma separated, e.g. h264,hevc")],
@@ -173,7 +176,8 @@ async def play(
     await read_title(title_id, store, cache)  # 404 for an unknown title
     device = DeviceProfile.parse([c.strip() for c in codecs.split(",") if c.strip()], max_height)
     rungs = manifest(ladder(), device, bandwidth_kbps)
-    sources = rank_sources(Client(isp, region), title_id, list(fleet.values()), ORIGIN_URL)
+    sources = steer(Client(isp, region), title_id, list(fleet.values()), ORIGIN_URL)
+    metrics.steered(sources[0].tier)
     return Playback(
         title_id=title_id,
         manifest=[
@@ -182,7 +186,7 @@ async def play(
             )
             for r in rungs
         ],
-        sources=[f"{base}/{title_id}" for base in sources],
+        sources=[f"{source.url}/{title_id}" for source in sources],
     )
 
 

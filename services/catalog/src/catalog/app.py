@@ -7,6 +7,7 @@ from catalog.api import router
 from catalog.evcache import ZONE_A, Zone, ZonedCache, policy_from_flags
 from catalog.events import PLAYS, TOPICS
 from catalog.filling import FillPlanner
+from catalog.metrics import CatalogMetrics
 from catalog.plays import PLAYS_GROUP, PlayConsumer
 from catalog.seed import seed_store
 from catalog.settings import CatalogSettings
@@ -34,6 +35,7 @@ async def open_catalog(app: FastAPI, stack: AsyncExitStack) -> dict[str, Readine
     )
     stack.push_async_callback(zone_b.aclose)
     app.state.store = store
+    app.state.catalog_metrics = CatalogMetrics(app.state.metrics.registry)
     await seed_store(store, settings.seed_titles)
     app.state.topology = default_topology(settings.seed_titles)
     app.state.forecast_head = forecast_head(settings.seed_titles, 50)

@@ -26,6 +26,8 @@ from stackkit.logs import get_logger
 log = get_logger(__name__)
 BREAK_S = 1.0
 ZONE_A = "a"
+CASSANDRA = "cassandra"
+"""The ``to`` of a fallback past every zone: the loader's store."""
 """The zone ``catalog.cacheZoneADown`` takes away (the local zone, as the app names them)."""
 TODAY = CachePolicy()
 
@@ -82,8 +84,22 @@ class ZonedCache:
             ["zone", "op"],
             registry=self.registry,
         )
+        self.fallbacks = Counter(
+            "catalog_cache_fallbacks",
+            "Reads the local zone could not serve (a miss, an error, or the zone down) served"
+            " by the next source: the other zone, or cassandra when no zone had it",
+            ["from_zone", "to"],
+            registry=self.registry,
+        )
+        self.repairs = Counter(
+            "catalog_cache_repairs",
+            "Copies written back into the local zone after it missed and the other zone hit",
+            ["zone"],
+            registry=self.registry,
+        )
         self.hits = self.misses = 0
         self._by_name = {zone.name: zone for zone in self.zones}
+        self._local = self.zones[0].name if self.zones else ""
 
     @property
     def hit_ratio(self) -> float:
@@ -111,15 +127,16 @@ class ZonedCache:
         self.zone_reads.labels(zone.name, "miss" if value is None else "hit").inc()
         return value.encode() if isinstance(value, str) else value
 
-    async def _set(self, zone: Zone, key: str, value: bytes, ttl_s: int) -> None:
+    async def _set(self, zone: Zone, key: str, value: bytes, ttl_s: int) -> bool:
         if not zone.up:
-            return
+            return False
         try:
             await zone.client.set(key, value, ex=ttl_s)
         except (RedisError, OSError) as error:
             zone.trip(error)
-            return
+            return False
         self.zone_writes.labels(zone.name, "set").inc()
+        return True
 
     async def get(self, key: str) -> bytes | None:
         return await self._get_from(self._plan(self.policy(), reading=True), key)
@@ -128,8 +145,12 @@ class ZonedCache:
         for n, zone in enumerate(zones):
             value = await self._get(zone, key)
             if value is not None:
-                if n > 0:
-                    await self._set(zones[0], key, value, self.ttl_s)  # repair the local zone
+                if zone.name != self._local:
+                    # The local zone missed, failed or is down; the policy may have taken it
+                    # out of ``zones`` altogether (then there is nothing to repair).
+                    self.fallbacks.labels(self._local, zone.name).inc()
+                if n > 0 and await self._set(zones[0], key, value, self.ttl_s):
+                    self.repairs.labels(zones[0].name).inc()  # the local zone, repaired
                 return value
         return None
 
@@ -170,6 +191,7 @@ class ZonedCache:
             return value
         self.misses += 1
         self.lookups.labels("miss").inc()
+        self.fallbacks.labels(self._local, CASSANDRA).inc()
         value = await load()
         if value is not None:
             await self._set_in(zones, key, value, ttl_s)  # the zones this lookup read

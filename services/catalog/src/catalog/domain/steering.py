@@ -6,8 +6,13 @@ appliance, or one without the file, is never offered. Within a tier the least lo
 """
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from catalog.domain.fleet import Appliance
+
+Tier = Literal["isp", "ixp", "origin"]
+"""Where a source sits: embedded in the client's ISP, at a peering point, or the origin."""
+TIERS: tuple[Tier, ...] = get_args(Tier)
 
 
 @dataclass(frozen=True)
@@ -16,13 +21,34 @@ class Client:
     region: str
 
 
-def rank_sources(
+@dataclass(frozen=True)
+class Source:
+    url: str
+    tier: Tier
+
+
+def steer(
     client: Client, file_id: str, appliances: list[Appliance], origin_url: str
-) -> list[str]:
+) -> list[Source]:
+    """The sources in the order the client should try them, each with its tier; the origin is
+    always last, so the list is never empty."""
+
     def usable(appliance: Appliance) -> bool:
         return appliance.healthy and file_id in appliance.files
 
     embedded = [a for a in appliances if usable(a) and a.kind == "isp" and a.isp == client.isp]
     peering = [a for a in appliances if usable(a) and a.kind == "ixp" and a.region == client.region]
-    tiers = [sorted(tier, key=lambda a: (a.load, a.id)) for tier in (embedded, peering)]
-    return [a.url for tier in tiers for a in tier] + [origin_url]
+    tiers: list[tuple[Tier, list[Appliance]]] = [("isp", embedded), ("ixp", peering)]
+    ranked = [
+        Source(a.url, tier)
+        for tier, members in tiers
+        for a in sorted(members, key=lambda a: (a.load, a.id))
+    ]
+    return [*ranked, Source(origin_url, "origin")]
+
+
+def rank_sources(
+    client: Client, file_id: str, appliances: list[Appliance], origin_url: str
+) -> list[str]:
+    """The URLs of :func:`steer`'s sources, best first."""
+    return [source.url for source in steer(client, file_id, appliances, origin_url)]
