@@ -3,7 +3,6 @@ every Grafana panel and alert rule is on some process's /metrics of the native s
 real Prometheus (Debian's), given the native rendering of the scrape configuration, scrapes
 every process as an ``up`` target and loads every rule."""
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from devstack import grafana, prometheus
-from devstack.processes import free_port
+from devstack import grafana, observing, prometheus
 from devstack.stack import NativeStack
 from devstack.topology import PROCESSES
 from tests.observability.promql import SYNTHETIC, exported_names, metric_names
@@ -66,25 +64,16 @@ def test_every_dashboard_and_alert_names_only_exported_metrics(
 
 
 @pytest.fixture(scope="module")
-def native_prometheus(native_stack: NativeStack, tmp_path_factory: pytest.TempPathFactory
-                      ) -> Iterator[str]:  # fmt: skip
-    """Debian's Prometheus on a free port, scraping the native stack: its base URL."""
-    tools = prometheus_tools()
-    workdir = tmp_path_factory.mktemp("prometheus")
-    config = prometheus.write_native_config(native_stack, workdir / "prometheus.yml")
-    port = free_port()
-    log = (workdir / "prometheus.log").open("w")
-    server = subprocess.Popen(
-        [tools.prometheus, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+def native_prometheus(native_stack: NativeStack) -> Iterator[str]:
+    """Debian's Prometheus scraping the native stack, started as ``make run`` starts it (on a
+    free port, as ``--free-ports`` does): its base URL."""
+    prometheus_tools()  # installed if need be, else skipped (failed under CI)
+    server = observing.start_for_run(native_stack, default_port=False)
+    assert isinstance(server, observing.PrometheusServer), server
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+        server.stop()
 
 
 async def _get(url: str) -> Any:
@@ -151,3 +140,8 @@ def test_the_native_config_is_written_where_asked(
 ) -> None:
     path = prometheus.write_native_config(native_stack, tmp_path / "nested" / "prometheus.yml")
     assert yaml.safe_load(path.read_text()) == prometheus.native_config(native_stack)
+
+
+async def test_prometheus_stores_exemplars_as_compose_s_does(native_prometheus: str) -> None:
+    flags = await _get(f"{native_prometheus}/api/v1/status/flags")
+    assert "exemplar-storage" in flags["enable-feature"].split(",")

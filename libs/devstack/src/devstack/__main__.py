@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from devstack import observing
 from devstack.control import DEFAULT_PORT, ControlClient, ControlError, control_url, serve_control
 from devstack.processes import StartupError, port_open
 from devstack.servers import LocalServers
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"logs kept in {servers.root / 'logs'}", file=sys.stderr)
         return 1
     assert stack.supervisor is not None
+    prometheus = observing.start_for_run(stack, default_port=not args.free_ports)
     control = serve_control(
         stack.supervisor, port=0 if args.free_ports else DEFAULT_PORT, state_dir=servers.root
     )
@@ -73,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"    redis          {servers.redis.url}  (and {servers.redis_b.url}, cache zone b)")
     print(f"    kafka          {servers.kafka.bootstrap_servers}")
     print(f"    cql            {servers.cql.contact_point}  (development server, not Cassandra)")
+    if isinstance(prometheus, observing.PrometheusServer):
+        print(f"    prometheus     {prometheus.url}  (every process scraped, alerts: /alerts)")
+    else:
+        print(f"    {prometheus}")
     print("\n  run-time flags (faults and design switches; polled, no restart)")
     print(f"    {REPO_FLAG_FILE}")
     print("    uv run python -m stackkit.flag_file show | set KEY VARIANT")
@@ -92,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     print("stopping ...", flush=True)
     control.close()
     stack.unsupervise()
+    if isinstance(prometheus, observing.PrometheusServer):
+        prometheus.stop()
     stack.stop()
     servers.stop(keep_logs=True)
     print(f"stopped. logs kept in {stack.logs_dir()}")
