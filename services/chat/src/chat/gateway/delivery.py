@@ -8,12 +8,14 @@ import asyncio
 from typing import Any
 
 import orjson
+from opentelemetry.trace import SpanKind
 from websockets.protocol import State
 
 from chat.domain.delivery import Action, Write
-from chat.gateway.connection import Client, Connections, text_frame
+from chat.gateway.connection import Client, Connections, LiveFrame, text_frame
 from chat.gateway.metrics import GatewayMetrics
 from chat.store import ChatStore
+from stackkit import tracing
 from stackkit.logs import get_logger
 
 log = get_logger(__name__)
@@ -93,10 +95,23 @@ class Deliveries:
         if kind == "message":
             event = batch["event"]
             channel, seq = event["channel"], int(event["seq"])
-            frame = text_frame(orjson.dumps(event))
-            for user in batch["recipients"]:
-                for client in self._connections.of_user(user):
-                    self.act(client, client.delivery.live(channel, seq, frame), "live")
+            recipients = batch["recipients"]
+            # Pub/sub carries no headers: the fanout put its message's traceparent in the
+            # batch. A batch holds one message, so it continues that trace (and links it, as
+            # a batch of several would link each).
+            traceparent = batch.get("traceparent")
+            attributes = {"chat.channel": channel, "chat.seq": seq,
+                          "chat.gateway.recipients": len(recipients)}  # fmt: skip
+            with tracing.span("chat.gateway batch", kind=SpanKind.CONSUMER, parent=traceparent,
+                              links=[traceparent], attributes=attributes):  # fmt: skip
+                frame = text_frame(orjson.dumps(event))
+                created_at = batch.get("created_at")
+                if isinstance(created_at, int | float):
+                    frame = LiveFrame.of(frame, float(created_at))
+                with tracing.span("chat.gateway write", attributes={"chat.seq": seq}):
+                    for user in recipients:
+                        for client in self._connections.of_user(user):
+                            self.act(client, client.delivery.live(channel, seq, frame), "live")
         elif kind == "joined":
             for client in self._connections.of_user(batch["user"]):
                 client.delivery.joined(batch["channel"], int(batch["last_seq"]))

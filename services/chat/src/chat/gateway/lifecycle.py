@@ -40,7 +40,8 @@ class ConnectionLifecycle:
         """The whole life of one authenticated connection; returns once it closed."""
         assert ws.request is not None
         bucket = TokenBucket.for_rate(self._socket_rate_per_s, time.monotonic())
-        client = Client(ws, user, token, bucket=bucket)
+        client = Client(ws, user, token, bucket=bucket,
+                        delivery_seconds=self._metrics.delivery_seconds)  # fmt: skip
         since, malformed = parse_since(
             parse_qs(urlsplit(ws.request.path).query).get("since", [""])[0]
         )

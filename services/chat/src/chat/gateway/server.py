@@ -29,12 +29,14 @@ from chat.gateway.presence import GatewayPresence
 from chat.routes import GATEWAY_CHANNEL, GATEWAY_TTL_S, PRESENCE_CHANNEL, GatewayRoutes
 from chat.settings import ChatSettings
 from chat.store import ChatStore, User
+from stackkit import flags
 from stackkit.authorization import bearer_token
 from stackkit.connections import open_postgres, open_redis
 from stackkit.http import internal_client
 from stackkit.logs import configure_logging, get_logger
 from stackkit.periodic import run_every, run_until_stopped
 from stackkit.signals import until_terminated
+from stackkit.tracing import configure_tracing
 
 log = get_logger(__name__)
 
@@ -72,7 +74,9 @@ class Gateway:
 
     @classmethod
     async def open(cls, stack: AsyncExitStack, settings: ChatSettings) -> "Gateway":
-        """Open the gateway's backends on ``stack`` (closed with it) and build it over them."""
+        """Open the gateway's backends on ``stack`` (closed with it) and build it over them,
+        with the process's run-time flags (``fault.gateway.write`` is read at every write)."""
+        await flags.open_flags(stack, settings)
         redis, _ = await open_redis(stack, settings.redis_url, timeout_s=settings.startup_timeout_s)
         pool, _ = await open_postgres(
             stack, settings.database_url, timeout_s=settings.startup_timeout_s
@@ -81,7 +85,9 @@ class Gateway:
         await store.create_schema()
         api = internal_client(10.0)
         stack.push_async_callback(api.aclose)
-        return cls(settings, redis=redis, store=store, api=api)
+        gateway = cls(settings, redis=redis, store=store, api=api)
+        flags.register_flag_metrics(gateway.metrics.registry)
+        return gateway
 
     async def start(self, stack: AsyncExitStack) -> None:
         """Start the background work, stopped with ``stack``."""
@@ -110,6 +116,10 @@ class Gateway:
         if url.path == "/metrics":
             response = conn.respond(HTTPStatus.OK, generate_latest(self.metrics.registry).decode())
             response.headers["Content-Type"] = "text/plain; version=0.0.4"
+            return response
+        if url.path == "/flags":
+            response = conn.respond(HTTPStatus.OK, orjson.dumps(flags.status().as_dict()).decode())
+            response.headers["Content-Type"] = "application/json"
             return response
         if url.path == "/":
             page = resources.files("chat").joinpath("page.html").read_text()
@@ -167,6 +177,7 @@ class Gateway:
 
 async def run(settings: ChatSettings, host: str, port: int) -> None:
     configure_logging("chat-gateway", settings.log_level)
+    configure_tracing("chat-gateway")
     async with AsyncExitStack() as stack:
         gateway = await Gateway.open(stack, settings)
         await gateway.start(stack)
