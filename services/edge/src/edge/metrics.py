@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from stackkit.metrics import LATENCY_BUCKETS
+
 PROPAGATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -17,6 +19,14 @@ class EdgeMetrics:
             "edge_requests_total",
             "Requests by route and cache status",
             ["route", "cache_status", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "edge_request_duration_seconds",
+            "From a proxied HTTP request's arrival to its answer written, by route and cache"
+            " status: a HIT costs a lookup, a MISS the upstream fetch too",
+            ["route", "cache_status"],
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.upstream_fetches = Counter(

@@ -189,6 +189,7 @@ class Pop:
         return None
 
     async def handle_http(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         method = scope.get("method", "GET")
         # This hop's own SERVER span, cache hits included: the client's traceparent is its
         # parent, and the origin fetch (aiohttp's instrumentation) continues this span, not
@@ -215,6 +216,9 @@ class Pop:
             tracing.set_attribute("http.response.status_code", reply.status)
             tracing.set_attribute("cf.cache_status", reply.cache_status)
             await self._send(send, reply, request)
+            self.metrics.latency.labels(route.prefix, reply.cache_status).observe(
+                time.perf_counter() - started
+            )
         self.metrics.requests.labels(route.prefix, reply.cache_status, str(reply.status)).inc()
 
     async def _send(self, send: Send, reply: Reply, request: ProxyRequest) -> None:
