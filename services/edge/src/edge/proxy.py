@@ -139,6 +139,7 @@ class Pop:
         self.fetcher = Fetcher(settings, session, metrics, clock)
         self.origin_health = self.fetcher.origin_health
         self._ray_suffix = f"-{settings.pop_name}"
+        self._tier = "lower" if settings.upper_tier_url else "upper"
 
     # -- the ASGI side -------------------------------------------------------------------------
 
@@ -200,7 +201,9 @@ class Pop:
             attributes={
                 "http.request.method": method,
                 "url.path": scope["path"],
+                "http.route": f"/{route.prefix}",
                 "edge.pop": self.settings.pop_name,
+                "edge.tier": self._tier,
             },
         ):
             request = self.request_of(route, scope)
