@@ -1,6 +1,11 @@
 """Fanout planning: one message, many recipients, grouped by the gateway holding each one."""
 
 from collections.abc import Mapping, Set
+from typing import Literal
+
+FanoutMode = Literal["per_gateway", "per_member"]
+"""How a message's recipients are handed to their gateways: one batch per gateway (what
+Slack's design does), or one delivery per member (what it avoids: N handoffs, N decodes)."""
 
 
 def plan_deliveries(
@@ -14,3 +19,11 @@ def plan_deliveries(
         if recipients:
             plan[gateway] = sorted(recipients)
     return plan
+
+
+def handoffs(plan: Mapping[str, list[str]], mode: FanoutMode) -> list[tuple[str, list[str]]]:
+    """What goes to the gateways for one message's ``plan``: (gateway, recipients) per handoff,
+    a whole gateway's recipients at once, or one recipient each."""
+    if mode == "per_gateway":
+        return list(plan.items())
+    return [(gateway, [user]) for gateway, users in plan.items() for user in users]
