@@ -18,6 +18,8 @@ class Call:
     body: bytes
     signature: str
     status: int
+    traceparent: str = ""
+    """The W3C context the request carried (empty when the sender traces nothing)."""
 
 
 class Receiver:
@@ -52,7 +54,12 @@ class Receiver:
                         receiver._released.wait(60)
                     status = receiver.status
                     receiver.calls.append(
-                        Call(body, self.headers.get("stripe-signature", ""), status)
+                        Call(
+                            body,
+                            self.headers.get("stripe-signature", ""),
+                            status,
+                            self.headers.get("traceparent", ""),
+                        )
                     )
                     self.send_response(status)
                     if receiver.location is not None:

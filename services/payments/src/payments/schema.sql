@@ -124,3 +124,6 @@ ALTER TABLE webhook_endpoints ADD COLUMN IF NOT EXISTS leased_until timestamptz;
 ALTER TABLE webhook_deliveries ADD COLUMN IF NOT EXISTS created timestamptz NOT NULL DEFAULT now();
 CREATE INDEX IF NOT EXISTS webhook_deliveries_pending ON webhook_deliveries (endpoint_id)
     WHERE status = 'pending';
+-- The trace of the event a delivery is for (the consumer span that planned it), so that each
+-- try of it is a span of that trace.
+ALTER TABLE webhook_deliveries ADD COLUMN IF NOT EXISTS traceparent text;

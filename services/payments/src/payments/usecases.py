@@ -39,7 +39,7 @@ from payments.domain.routing import (
 )
 from payments.metrics import IdempotencyOutcome, PaymentsMetrics
 from payments.targets import Resolver, TargetRefused, resolve_target, system_resolver
-from stackkit import flags
+from stackkit import flags, tracing
 from stackkit.errors import DomainError, Unavailable
 from stackkit.http_errors import status_and_body
 from stackkit.logs import get_logger
@@ -376,6 +376,8 @@ class Payments:
 
             await self._serializable("create_intent", create)
         assert progress.resource_id is not None
+        # On the request's span (a no-op untraced): Jaeger finds a payment's trace by its id.
+        tracing.set_attribute("payments.intent.id", progress.resource_id)
         if p.confirm:
             return await self.confirm(merchant_id, progress.resource_id, None, None, progress)
         return await self._current(merchant_id, progress.resource_id)
@@ -443,6 +445,7 @@ class Payments:
             if (payment_method or payment_method_data)
             else None
         )
+        tracing.set_attribute("payments.intent.id", intent_id)
 
         async def begin(conn: Connection) -> None:
             intent = await self._load(conn, merchant_id, intent_id)

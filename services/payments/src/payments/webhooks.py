@@ -5,7 +5,11 @@ Each endpoint gets its events one at a time in the order they were created, and 
 holds only that endpoint back (exponential backoff with jitter, on its oldest undelivered
 event). Endpoints are delivered to concurrently, each run under a lease in Postgres so two
 workers never send to one endpoint at once, and every request has a deadline: a slow or dead
-receiver costs its own endpoint time, never another merchant's."""
+receiver costs its own endpoint time, never another merchant's.
+
+A delivery row keeps the ``traceparent`` of the consumer span that planned it (the event's
+trace, from the payment's request on): each try of it is a span in that trace, and its POST
+(the httpx client span) carries the trace on to the merchant's receiver."""
 
 import asyncio
 import contextlib
@@ -22,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from payments import objects
 from payments.domain.webhooks import Backoff, signature_header, wants
 from payments.targets import Resolver, TargetRefused, resolve_target, system_resolver
+from stackkit import tracing
 from stackkit.events import Event
 from stackkit.http import internal_client
 from stackkit.inbox import PostgresTx
@@ -54,7 +59,7 @@ RETURNING e.id, e.url, e.secret
 
 _PENDING_OF_ENDPOINT = """
 SELECT d.id AS delivery_id, d.attempts, d.next_attempt_at <= now() AS due,
-       extract(epoch FROM now() - d.created)::float8 AS age_s,
+       extract(epoch FROM now() - d.created)::float8 AS age_s, d.traceparent,
        v.id, v.type, v.created, v.data
 FROM webhook_deliveries d JOIN events v ON v.id = d.event_id
 WHERE d.endpoint_id = $1 AND d.status = 'pending'
@@ -73,7 +78,8 @@ WHERE id = $1
 
 
 async def plan_deliveries(event: Event, tx: PostgresTx) -> None:
-    """Consumer handler: one pending delivery per endpoint that wants this event."""
+    """Consumer handler: one pending delivery per endpoint that wants this event, in the
+    event's trace (the consumer span's context, stored with the row)."""
     row = await tx.fetchrow("SELECT merchant_id, type FROM events WHERE id = $1", event.id)
     if row is None:
         log.warning("webhook_event_missing", event_id=event.id)
@@ -85,10 +91,11 @@ async def plan_deliveries(event: Event, tx: PostgresTx) -> None:
     for endpoint in endpoints:
         if wants(json.loads(endpoint["enabled_events"]), row["type"]):
             await tx.execute(
-                "INSERT INTO webhook_deliveries (endpoint_id, event_id) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING",
+                "INSERT INTO webhook_deliveries (endpoint_id, event_id, traceparent) "
+                "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 endpoint["id"],
                 event.id,
+                tracing.current_traceparent(),
             )
 
 
@@ -181,6 +188,19 @@ class WebhookSender:
                     )
 
     async def _deliver(self, endpoint: asyncpg.Record, delivery: asyncpg.Record) -> bool:
+        attributes: tracing.Attributes = {
+            "payments.webhook.endpoint.id": str(endpoint["id"]),
+            "payments.webhook.delivery.id": int(delivery["delivery_id"]),
+            "payments.webhook.attempt": int(delivery["attempts"]) + 1,
+            "payments.event.id": str(delivery["id"]),
+            "payments.event.type": str(delivery["type"]),
+        }
+        with tracing.span(
+            "payments.webhook.deliver", parent=delivery["traceparent"], attributes=attributes
+        ):
+            return await self._deliver_in_span(endpoint, delivery)
+
+    async def _deliver_in_span(self, endpoint: asyncpg.Record, delivery: asyncpg.Record) -> bool:
         event = dict(delivery)
         event["data"] = json.loads(event["data"])
         payload = json.dumps(objects.event(event)).encode()
@@ -195,6 +215,10 @@ class WebhookSender:
             log.warning("webhook_delivery_failed", endpoint_id=endpoint["id"],
                         event_id=delivery["id"], attempts=attempts, error=error,
                         retry_in_s=round(delay, 1), status=status)  # fmt: skip
+        else:
+            log.info("webhook_delivered", endpoint_id=endpoint["id"], event_id=delivery["id"],
+                     attempts=delivery["attempts"] + 1)  # fmt: skip
+        tracing.set_attribute("payments.webhook.outcome", status)
         self.metrics.deliveries.labels("retrying" if status == "pending" else status).inc()
         async with self.pool.acquire() as conn:
             await conn.execute(_RECORD, delivery["delivery_id"], status, error, delay,
