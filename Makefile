@@ -13,7 +13,7 @@ DURATION ?= 60s
 INTENSITY ?= small
 SEED ?=
 
-.PHONY: chaos help bootstrap sync run test test-fast lint fmt up up-lean prometheus-tools down logs load load-ui bench bench-catalog bench-chat bench-cql bench-edge bench-edge-relays bench-tools bench-dispatch bench-payments clean
+.PHONY: chaos experiment experiments help bootstrap sync run test test-fast lint fmt up up-lean prometheus-tools down logs load load-ui bench bench-catalog bench-chat bench-cql bench-edge bench-edge-relays bench-tracing bench-tools bench-dispatch bench-payments clean
 
 help: ## list the targets
 	@grep -E '^[a-z -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ bench-edge: sync bench-tools ## edge PoPs beside nginx proxy_cache: hits, misses
 bench-edge-relays: sync ## a cached GET's p50/p99 on a PoP holding 2,000 relayed WebSockets, beside none
 	@$(UV) run --frozen python -m loadtests.edge_relay_bench --sockets 2000
 
+bench-tracing: sync bench-tools ## what tracing costs: PoP cache hits/s and confirm p50/p99, off vs 10% vs every trace sampled
+	@$(UV) run --frozen python -m loadtests.tracing_bench $(ARGS)
+
 prometheus-tools: ## install Prometheus and promtool if missing (Debian's prometheus package, as root)
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; fi
@@ -100,6 +103,13 @@ load-ui: sync ## locust's web UI on http://127.0.0.1:8089 for SCENARIO (mix) aga
 chaos: sync ## the mix under a seeded chaos monkey, invariants checked: SEED, DURATION (60s), INTENSITY (small); report in loadtests/results/chaos-<seed>.*
 	@$(UV) run --frozen python -m loadtests.chaos --duration $(DURATION) --intensity $(INTENSITY) \
 		$(if $(SEED),--seed $(SEED),)
+
+SCALE ?= full
+experiment: sync ## one experiment: NAME (`make experiment NAME=list` lists them), SCALE (full|small); report in loadtests/results/experiments/
+	@$(UV) run --frozen python -m loadtests.experiments $(if $(filter list,$(NAME)),--list,$(NAME)) --scale $(SCALE)
+
+experiments: sync ## every experiment (SCALE full|small): verdicts, tables, plots and summary.md in loadtests/results/experiments/
+	@$(UV) run --frozen python -m loadtests.experiments --scale $(SCALE)
 
 bench: sync bench-tools ## every benchmark beside its baseline: one report (Markdown, JSON, PNG) in loadtests/results/
 	@$(UV) run --frozen python -m loadtests.bench

@@ -25,6 +25,7 @@ BENCHES = [
     ("payments", "loadtests.payments_bench", "confirmed payments beside pgbench"),
     ("chat", "loadtests.chat_fanout", "10,000 WebSocket clients in one channel"),
     ("edge", "loadtests.edge_bench", "PoPs beside nginx proxy_cache, config propagation"),
+    ("tracing", "loadtests.tracing_bench", "cache hits and confirms: off, 10% and every trace"),
 ]
 HEARTBEAT_S = 15.0
 
