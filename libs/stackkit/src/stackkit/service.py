@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel
 
 from stackkit import flags
@@ -108,8 +108,11 @@ def create_service_app(
     @app.get(
         "/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse
     )
-    async def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    async def prometheus_metrics(request: Request) -> Response:
+        # OpenMetrics (with the latencies' trace exemplars) when the scraper asks for it,
+        # as Prometheus does; the classic text format otherwise.
+        encode, media_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(metrics.registry), media_type=media_type)
 
     for router in routers:
         app.include_router(router)

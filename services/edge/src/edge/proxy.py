@@ -44,6 +44,7 @@ from stackkit import flags, tracing
 from stackkit.errors import DomainError, UpstreamTimeout, UpstreamUnreachable
 from stackkit.http_errors import error_body, status_and_body
 from stackkit.logs import get_logger
+from stackkit.metrics import trace_exemplar
 from stackkit.middleware import new_request_id
 from stackkit.request_context import set_request_id
 
@@ -220,7 +221,7 @@ class Pop:
             tracing.set_attribute("cf.cache_status", reply.cache_status)
             await self._send(send, reply, request)
             self.metrics.latency.labels(route.prefix, reply.cache_status).observe(
-                time.perf_counter() - started
+                time.perf_counter() - started, exemplar=trace_exemplar()
             )
         self.metrics.requests.labels(route.prefix, reply.cache_status, str(reply.status)).inc()
 
