@@ -1,7 +1,8 @@
 """A GET through the anycast entry is one trace in the client's: the entry splices bytes, so
 the PoP's SERVER span continues the client's traceparent; a lower tier's miss goes on to the
 upper tier (its own SERVER span, under the lower's fetch) and from there to the origin (the
-catalog's SERVER span); the hit that follows is the PoP's span alone, marked HIT."""
+catalog's SERVER span); the hit that follows is the PoP's span alone, marked HIT. The PoP's and
+the catalog's latency histograms name those traces in their exemplars."""
 
 import json
 import secrets
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from devstack.stack import NativeStack
 from devstack.topology import EDGE_POPS, UPPER_TIER
@@ -68,6 +70,24 @@ def client_span() -> tuple[str, str, str]:
     """A client's own span: (trace id, span id, the traceparent header naming them)."""
     trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
     return trace_id, span_id, f"00-{trace_id}-{span_id}-01"
+
+
+async def exemplar_traces(url: str, name: str, **labels: str) -> set[str]:
+    """The trace ids in the exemplars of histogram ``name``'s buckets whose labels include
+    ``labels``, scraped from ``url``/metrics as Prometheus asks (OpenMetrics)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        scraped = await client.get(
+            f"{url}/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"}
+        )
+    assert scraped.headers["content-type"].startswith("application/openmetrics-text")
+    return {
+        sample.exemplar.labels["trace_id"]
+        for family in text_string_to_metric_families(scraped.text)  # type: ignore[no-untyped-call]
+        for sample in family.samples
+        if sample.name == f"{name}_bucket"
+        and sample.exemplar is not None
+        and all(sample.labels.get(k) == v for k, v in labels.items())
+    }
 
 
 def is_pop_span(s: ReceivedSpan, pop_process: str) -> bool:
@@ -147,3 +167,14 @@ async def test_a_miss_crosses_both_tiers_to_the_origin_in_the_clients_trace_and_
     # spans in the order they end); everything upstream would hang under it.
     hit_spans = spans.trace(hit_trace)
     assert [s.span_id for s in hit_spans] == [pop.span_id], described(hit_spans)
+
+    # -- exemplars: a latency bucket links to the trace that landed in it ------------------
+    # The hit is the route's last observation on the lower PoP: its bucket names its trace.
+    on_pop = await exemplar_traces(
+        traced_stack.url(LOWER), "edge_request_duration_seconds", route="catalog"
+    )
+    assert hit_trace in on_pop, on_pop
+    at_origin = await exemplar_traces(
+        traced_stack.url("catalog"), "http_request_duration_seconds", route="/v1/titles/{title_id}"
+    )
+    assert miss_trace in at_origin, at_origin
