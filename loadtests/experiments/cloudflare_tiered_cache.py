@@ -13,7 +13,7 @@ from devstack.topology import EDGE_POPS
 from loadtests.experiments.lab import Lab
 from loadtests.experiments.model import Check, Experiment, Findings, Scale, ratio
 
-SIZE = {Scale.SMALL: (30, 300), Scale.FULL: (500, 6000)}
+SIZE = {Scale.SMALL: (30, 400), Scale.FULL: (500, 6000)}
 """(distinct objects, requests) per condition."""
 CONCURRENCY = 16
 CACHEABLE = [("Cache-Control", "max-age=600")]
@@ -45,6 +45,17 @@ async def spread(pop_urls: list[str], paths: list[str], reads: list[int], seed: 
     return failed
 
 
+async def bypasses(lab: Lab) -> dict[str, float]:
+    """Lower-tier misses that went to the origin instead of the upper tier, by reason."""
+    found: dict[str, float] = {}
+    for name in EDGE_POPS:
+        for (sample, labels), value in (await lab.scrape(name)).items():
+            if sample == "edge_tier_bypasses_total":
+                reason = dict(labels)["reason"]
+                found[reason] = found.get(reason, 0.0) + value
+    return found
+
+
 async def run(lab: Lab, scale: Scale) -> Findings:
     objects, requests = SIZE[scale]
     rng = random.Random(42)
@@ -61,9 +72,10 @@ async def run(lab: Lab, scale: Scale) -> Findings:
                 origin.scripts[path] = Script(
                     b"x" * 512, headers=[("Cache-Control", "max-age=600")]
                 )
-            before = sum(origin.hits.values())
+            before, bypassed = sum(origin.hits.values()), await bypasses(lab)
             failed = await spread(pops, [f"{prefix}{p}" for p in origin_paths], reads, seed=7)
             to_origin[tiered] = sum(origin.hits.values()) - before
+            bypassed = {k: v - bypassed.get(k, 0) for k, v in (await bypasses(lab)).items()}
             rows.append(
                 {
                     "edge.tieredCache": tiered,
@@ -72,6 +84,10 @@ async def run(lab: Lab, scale: Scale) -> Findings:
                     "origin requests": to_origin[tiered],
                     "origin share": to_origin[tiered] / requests,
                     "failed": failed,
+                    "upper tier bypassed": ", ".join(
+                        f"{reason} {n:g}" for reason, n in sorted(bypassed.items()) if n
+                    )
+                    or "never",
                 }
             )
     cut = ratio(to_origin["off"], to_origin["on"])

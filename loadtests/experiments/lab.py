@@ -193,10 +193,14 @@ class Lab:
         async def delete() -> None:
             await self.write_edge_config({"delete": [f"route:{prefix}"]})
 
-        self._undo.append(delete)
+        self.on_restore(delete)
         return f"/{prefix}"
 
     # -- undoing ----------------------------------------------------------------------------
+
+    def on_restore(self, undo: Callable[[], Awaitable[None]]) -> None:
+        """``undo`` runs at restore (the last registered first), whatever happened."""
+        self._undo.append(undo)
 
     async def restore(self) -> list[str]:
         """Undo every change; what could not be undone, as sentences (empty: all of it)."""

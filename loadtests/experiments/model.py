@@ -130,6 +130,8 @@ class Experiment:
     action: str
     """The fault, design switch or scale change the run makes."""
     run: Run
+    kills: bool = False
+    """It kills, pauses or stops processes: it needs a supervised stack (the runner's own)."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ from loadtests.experiments.model import (
 )
 
 SIZES = {Scale.SMALL: (2_000,), Scale.FULL: (10_000, 100_000)}
-QUERIES = {Scale.SMALL: 40, Scale.FULL: 300}
+QUERIES = {Scale.SMALL: 20, Scale.FULL: 300}
 MODES = ("h3_rings", "geosearch", "full_scan")
 WORKERS = ("dispatch", "dispatch-2")
 RADIUS_M, LIMIT = 3000.0, 10
