@@ -16,6 +16,20 @@ from stackkit.transactions import Connection
 
 T = TypeVar("T")
 
+PHASES = (
+    "create_intent",
+    "update_intent",
+    "confirm",
+    "next_attempt",
+    "approve",
+    "decline",
+    "capture",
+    "cancel",
+    "refund_reserve",
+    "refund_settle",
+)
+"""The SERIALIZABLE phases of :mod:`payments.usecases`, the ``operation`` of their retries."""
+
 
 class AuthorizationOutcome(StrEnum):
     APPROVED = "approved"
@@ -85,6 +99,8 @@ class PaymentsMetrics:
         # first event.
         for outcome in IdempotencyOutcome:
             self.idempotent_requests.labels(outcome.value)
+        for phase in PHASES:
+            self.serialization_retries.labels(phase)
 
     def authorized(self, result: Attempt, brand: str, region: str) -> None:
         outcome = authorization_outcome(result)
@@ -101,6 +117,7 @@ class PaymentsMetrics:
     ) -> Callable[[Connection], Awaitable[T]]:
         """``work`` for :func:`stackkit.transactions.serializable`, counting every run after
         the first as a retry of ``operation`` (serializable runs it again only on conflict)."""
+        assert operation in PHASES, operation
         runs = 0
         retries = self.serialization_retries.labels(operation)
 
