@@ -100,6 +100,10 @@ class ZonedCache:
         self.hits = self.misses = 0
         self._by_name = {zone.name: zone for zone in self.zones}
         self._local = self.zones[0].name if self.zones else ""
+        # Every series from the start, so that a rate over them exists before the first miss.
+        for source in [*(zone.name for zone in self.zones[1:]), CASSANDRA]:
+            self.fallbacks.labels(self._local, source)
+        self.repairs.labels(self._local)
 
     @property
     def hit_ratio(self) -> float:
