@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil  # type: ignore[import-untyped]
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.control import ControlClient, serve_control
@@ -153,6 +154,19 @@ class Lab:
             lambda: self.ready(name), timeout_s=timeout_s, what=f"{name} ready", every_s=0.02
         )
 
+    def cpu_seconds(self, name: str) -> float:
+        """User + system CPU seconds ``name``'s process has used so far."""
+        pid: int | None = None
+        if self.stack is not None and name in self.stack.processes:
+            popen = self.stack.processes[name].popen
+            pid = popen.pid if popen is not None and popen.poll() is None else None
+        if pid is None:
+            pid = self.control.status(name)[0].pid
+        if pid is None:
+            raise RuntimeError(f"{name} is not running")
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
+
     async def scrape(self, name: str) -> Samples:
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.get(f"{self.urls[name]}/metrics")
@@ -197,6 +211,11 @@ class Lab:
         return f"/{prefix}"
 
     # -- undoing ----------------------------------------------------------------------------
+
+    def disturb_everything(self) -> None:
+        """Something outside the lab (the chaos monkey) acts on any process: at restore, wait
+        for every one of them to be ready again."""
+        self._touched |= set(self.urls)
 
     def on_restore(self, undo: Callable[[], Awaitable[None]]) -> None:
         """``undo`` runs at restore (the last registered first), whatever happened."""
