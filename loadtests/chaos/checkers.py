@@ -271,33 +271,39 @@ class PaymentsChecker:
         verdict = Verdict(
             "payments", "no payment authorized twice, none lost", checked=len(self.statuses)
         )
-        ids = list(self.statuses)
-        db = await asyncpg.connect(self.database_url)
-        try:
-            stored = {
-                r["id"]: r["status"]
-                for r in await db.fetch(
-                    "SELECT id, status FROM payment_intents WHERE id = ANY($1)", ids
-                )
-            }
-            attempts = await db.fetch(
-                "SELECT id, intent_id, acquirer FROM charge_attempts WHERE intent_id = ANY($1)",
-                ids,
-            )
-        finally:
-            await db.close()
-        authorized: dict[str, int] = {}
-        async with httpx.AsyncClient(timeout=10) as http:
-            for attempt in attempts:
-                base = self.acquirer_urls.get(attempt["acquirer"])
-                if base is None:
-                    continue
-                answer = await http.get(f"{base}/authorizations/{attempt['id']}")
-                if answer.status_code == 200 and answer.json()["status"] != "declined":
-                    intent = attempt["intent_id"]
-                    authorized[intent] = authorized.get(intent, 0) + 1
+        stored, answers = await ledgers(self.database_url, self.acquirer_urls, list(self.statuses))
+        authorized = {
+            intent: n
+            for intent, statuses in answers.items()
+            if (n := sum(status != "declined" for status in statuses))
+        }
         verdict.violations = invariants.payments(authorized, self.statuses, stored)
         return verdict
+
+
+async def ledgers(
+    database_url: str, acquirer_urls: dict[str, str], ids: list[str]
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Each intent's status at payments, and what its acquirer says of each of its charge
+    attempts (approved, declined, voided): the two ledgers a payment must agree with."""
+    db = await asyncpg.connect(database_url, timeout=10)
+    try:
+        rows = await db.fetch("SELECT id, status FROM payment_intents WHERE id = ANY($1)", ids)
+        attempts = await db.fetch(
+            "SELECT id, intent_id, acquirer FROM charge_attempts WHERE intent_id = ANY($1)", ids
+        )
+    finally:
+        await db.close()
+    answers: dict[str, list[str]] = {}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for attempt in attempts:
+            base = acquirer_urls.get(attempt["acquirer"])
+            if base is None:
+                continue
+            answer = await http.get(f"{base}/authorizations/{attempt['id']}")
+            if answer.status_code == 200:
+                answers.setdefault(attempt["intent_id"], []).append(answer.json()["status"])
+    return {r["id"]: r["status"] for r in rows}, answers
 
 
 # -- dispatch: no driver on two trips --------------------------------------------------------

@@ -105,7 +105,7 @@ def plan(
         kind = target.kinds[rng.randrange(len(target.kinds))]
         hold = round(rng.uniform(*intensity.hold_s), 1)
         variant = target.variants[rng.randrange(len(target.variants))] if target.variants else ""
-        start = round(at, 1)
+        start = math.floor(at * 10) / 10  # rounded down: never past ``last_start``
         room = math.floor((last_start - start) * 10) / 10  # so that it ends by ``last_start``
         if kind is not ActionKind.KILL and room < intensity.hold_s[0]:
             continue

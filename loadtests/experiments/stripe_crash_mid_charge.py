@@ -6,10 +6,9 @@ what the acquirers themselves authorized."""
 import asyncio
 import time
 
-import asyncpg
 import httpx
 
-from loadtests.chaos.checkers import PaymentsChecker
+from loadtests.chaos.checkers import PaymentsChecker, ledgers
 from loadtests.experiments.lab import Lab, wait_until
 from loadtests.experiments.model import Check, Experiment, Findings, Scale
 
@@ -37,27 +36,13 @@ async def slow_acquirers(lab: Lab) -> None:
             lab.on_restore(put_back)
 
 
-async def ledgers(lab: Lab, ids: list[str]) -> tuple[dict[str, str], dict[str, int]]:
-    """Each intent's status at payments, and how many of its attempts hold money at the
-    acquirers."""
-    db = await asyncpg.connect(lab.database_urls["payments"], timeout=10)
-    try:
-        rows = await db.fetch("SELECT id, status FROM payment_intents WHERE id = ANY($1)", ids)
-        attempts = await db.fetch(
-            "SELECT id, intent_id, acquirer FROM charge_attempts WHERE intent_id = ANY($1)", ids
-        )
-    finally:
-        await db.close()
-    held: dict[str, int] = {}
-    async with httpx.AsyncClient(timeout=10) as http:
-        for attempt in attempts:
-            base = lab.acquirer_urls.get(attempt["acquirer"])
-            if base is None:
-                continue
-            answer = await http.get(f"{base}/authorizations/{attempt['id']}")
-            if answer.status_code == 200 and answer.json()["status"] in MONEY_TAKEN:
-                held[attempt["intent_id"]] = held.get(attempt["intent_id"], 0) + 1
-    return {r["id"]: r["status"] for r in rows}, held
+async def money_held(lab: Lab, ids: list[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """Each intent's status at payments, and how many of its attempts hold money."""
+    stored, answers = await ledgers(lab.database_urls["payments"], lab.acquirer_urls, ids)
+    held = {
+        i: n for i, statuses in answers.items() if (n := sum(s in MONEY_TAKEN for s in statuses))
+    }
+    return stored, held
 
 
 async def run(lab: Lab, scale: Scale) -> Findings:
@@ -79,12 +64,12 @@ async def run(lab: Lab, scale: Scale) -> Findings:
     ids = list(merchant.statuses)
 
     async def settled() -> bool:
-        stored, _ = await ledgers(lab, ids)
+        stored, _ = await money_held(lab, ids)
         return not any(status == "processing" for status in stored.values())
 
     settle_s = await wait_until(settled, timeout_s=SETTLE_S, what="every intent settled",
                                 every_s=1.0)  # fmt: skip
-    stored, held = await ledgers(lab, ids)
+    stored, held = await money_held(lab, ids)
     doubled = sum(n > 1 for n in held.values())
     lost = sum(
         1 for i in ids

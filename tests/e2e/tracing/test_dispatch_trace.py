@@ -7,14 +7,13 @@ import json
 import random
 import uuid
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from devstack.stack import NativeStack
 from dispatch.domain.geo import Point
+from tests.e2e.tracing.shapes import described, log_lines, one, under
 from tests.kafka_reading import read_topic
 from tests.tracing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.waiting import eventually
@@ -32,24 +31,6 @@ async def owner_of(client: httpx.AsyncClient, point: Point) -> str:
     return str(response.json()["worker"])
 
 
-def described(trace: list[ReceivedSpan]) -> str:
-    by_id = {s.span_id: s for s in trace}
-    lines = []
-    for s in trace:
-        parent = by_id.get(s.parent_span_id)
-        lines.append(
-            f"{s.service}:{s.kind}:{s.name} <- {parent.service + ':' + parent.name if parent else '-'}"
-        )
-    return "\n  ".join(sorted(lines))
-
-
-def one(trace: list[ReceivedSpan], what: str, **match: Any) -> ReceivedSpan:
-    """The span of ``trace`` whose fields equal ``match`` (exactly one)."""
-    found = [s for s in trace if all(getattr(s, k) == v for k, v in match.items())]
-    assert len(found) == 1, f"{what}: {len(found)} spans match {match} in\n  {described(trace)}"
-    return found[0]
-
-
 def server_of(trace: list[ReceivedSpan], worker: str) -> ReceivedSpan:
     """The trip request's server span on ``worker`` (which sets ``dispatch.worker`` on it)."""
     found = [
@@ -58,28 +39,6 @@ def server_of(trace: list[ReceivedSpan], worker: str) -> ReceivedSpan:
     assert len(found) == 1, f"{worker}'s server span: {len(found)} in\n  {described(trace)}"
     assert found[0].name == "POST /v1/trips" and found[0].service in ("dispatch", worker)
     return found[0]
-
-
-def under(trace: list[ReceivedSpan], span: ReceivedSpan, ancestor: ReceivedSpan) -> bool:
-    """Whether ``ancestor`` is on ``span``'s path to the root."""
-    by_id = {s.span_id: s for s in trace}
-    at: ReceivedSpan | None = span
-    while at is not None and at.parent_span_id:
-        if at.parent_span_id == ancestor.span_id:
-            return True
-        at = by_id.get(at.parent_span_id)
-    return False
-
-
-def log_lines(path: Path, trace_id: str) -> list[dict[str, Any]]:
-    lines = []
-    for raw in path.read_text(errors="replace").splitlines():
-        if trace_id in raw:
-            try:
-                lines.append(json.loads(raw))
-            except ValueError:
-                continue
-    return [line for line in lines if line.get("trace_id") == trace_id]
 
 
 async def test_a_forwarded_trip_request_is_one_trace_from_the_pop_to_the_offer(

@@ -9,8 +9,6 @@ payments-worker, carry the trace's id."""
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -18,6 +16,7 @@ import pytest
 import stripe
 
 from devstack.stack import NativeStack
+from tests.e2e.tracing.shapes import described, log_lines, one, under
 from tests.payments.integration.receivers import Call, Receiver
 from tests.tracing.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.waiting import eventually
@@ -29,51 +28,11 @@ TOPIC = "payments.events"
 WEBHOOK_GROUP = "payments-webhooks"
 
 
-def described(trace: list[ReceivedSpan]) -> str:
-    by_id = {s.span_id: s for s in trace}
-    lines = []
-    for s in trace:
-        parent = by_id.get(s.parent_span_id)
-        lines.append(
-            f"{s.service}:{s.kind}:{s.name} <- {parent.service + ':' + parent.name if parent else '-'}"
-        )
-    return "\n  ".join(sorted(lines))
-
-
-def one(trace: list[ReceivedSpan], what: str, **match: Any) -> ReceivedSpan:
-    """The span of ``trace`` whose fields equal ``match`` (exactly one)."""
-    found = [s for s in trace if all(getattr(s, k) == v for k, v in match.items())]
-    assert len(found) == 1, f"{what}: {len(found)} spans match {match} in\n  {described(trace)}"
-    return found[0]
-
-
-def under(trace: list[ReceivedSpan], span: ReceivedSpan, ancestor: ReceivedSpan) -> bool:
-    """Whether ``ancestor`` is on ``span``'s path to the root."""
-    by_id = {s.span_id: s for s in trace}
-    at: ReceivedSpan | None = span
-    while at is not None and at.parent_span_id:
-        if at.parent_span_id == ancestor.span_id:
-            return True
-        at = by_id.get(at.parent_span_id)
-    return False
-
-
 def parent_of(traceparent: str | None) -> tuple[str, str]:
     """(trace id, span id) of a W3C ``traceparent``."""
     assert traceparent, "a traceparent was stored"
     _, trace_id, span_id, _ = traceparent.split("-")
     return trace_id, span_id
-
-
-def log_lines(path: Path, trace_id: str) -> list[dict[str, Any]]:
-    lines = []
-    for raw in path.read_text(errors="replace").splitlines():
-        if trace_id in raw:
-            try:
-                lines.append(json.loads(raw))
-            except ValueError:
-                continue
-    return [line for line in lines if line.get("trace_id") == trace_id]
 
 
 @pytest.fixture
