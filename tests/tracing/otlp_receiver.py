@@ -40,6 +40,8 @@ class ReceivedSpan:
     links: tuple[tuple[str, str], ...]
     """(trace id, span id) of each link."""
     error: bool
+    start_ns: int = 0
+    end_ns: int = 0
 
 
 def _value(value: AnyValue) -> Any:
@@ -68,6 +70,8 @@ def decode(body: bytes) -> list[ReceivedSpan]:
                         attributes={a.key: _value(a.value) for a in span.attributes},
                         links=tuple((ln.trace_id.hex(), ln.span_id.hex()) for ln in span.links),
                         error=span.status.code == 2,
+                        start_ns=span.start_time_unix_nano,
+                        end_ns=span.end_time_unix_nano,
                     )
                 )
     return spans

@@ -9,6 +9,7 @@ payments-worker, carry the trace's id."""
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -19,6 +20,7 @@ from devstack.stack import NativeStack
 from tests.e2e.tracing.shapes import described, log_lines, one, under
 from tests.payments.integration.receivers import Call, Receiver
 from tests.tracing.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.tracing.waterfall import draw, without_database_calls
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +54,7 @@ def succeeded_call(receiver: Receiver, intent_id: str) -> Call | None:
 
 
 async def test_a_payment_is_one_trace_from_the_pop_to_the_webhook_receiver(
-    traced_stack: NativeStack, spans: OtlpReceiver, receiver: Receiver
+    traced_stack: NativeStack, spans: OtlpReceiver, receiver: Receiver, tmp_path: Path
 ) -> None:
     base_url = f"{traced_stack.edge_url}/payments"
     async with httpx.AsyncClient(timeout=10) as http:
@@ -175,3 +177,9 @@ async def test_a_payment_is_one_trace_from_the_pop_to_the_webhook_receiver(
     worked = {line["event"] for line in log_lines(logs / "payments-worker.log", trace_id)}
     assert "request" in served, served
     assert "webhook_delivered" in worked, worked
+
+    # Its picture (the README's, copied from here): every span has its times.
+    assert all(0 < s.start_ns <= s.end_ns for s in trace)
+    title = f"one payment through the edge, trace {trace_id} (database calls left out)"
+    picture = draw(without_database_calls(trace), tmp_path / "payment-trace.png", title)
+    print(f"the trace's waterfall: {picture}")
