@@ -23,6 +23,7 @@ from stackkit.flag_catalog import (
 
 TODAY = {
     "catalog.cache": "two_zones",
+    "catalog.fill": "popularity",
     "dispatch.search": "h3_rings",
     "chat.fanout": "per_gateway_batch",
     "payments.idempotency": "enforced",
@@ -74,6 +75,7 @@ def test_every_default_is_todays_behaviour() -> None:
 def test_the_choices_of_each_switch() -> None:
     assert {key: SPECS_BY_KEY[key].choices for key in TODAY} == {
         "catalog.cache": ("two_zones", "one_zone", "off"),
+        "catalog.fill": ("popularity", "random"),
         "dispatch.search": ("h3_rings", "geosearch", "full_scan"),
         "chat.fanout": ("per_gateway_batch", "per_member"),
         "payments.idempotency": ("enforced", "ignored"),

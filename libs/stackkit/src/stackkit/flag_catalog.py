@@ -99,6 +99,11 @@ FLAG_SPECS: tuple[FlagSpec, ...] = (
     _named_fault("payments.acquirerTimeouts", "the acquirers time out"),
     _switch("catalog.cache", ("two_zones", "one_zone", "off"), "catalog's EVCache zones"),
     _switch(
+        "catalog.fill",
+        ("popularity", "random"),
+        "catalog's Open Connect fill: the most popular titles per region, or a random sample",
+    ),
+    _switch(
         "dispatch.search",
         ("h3_rings", "geosearch", "full_scan"),
         "dispatch's nearby-driver search: H3 rings, Redis GEOSEARCH, or a scan of every driver",

@@ -4,6 +4,10 @@ plays an appliance inside the client's own ISP would serve.
 Live popularity is the count of playback starts per region and per ISP that the plays consumer
 keeps in Redis; it is blended with the seed forecast (``blend_popularity``) so a fresh stack
 still has a plan. Files are "moved" by replacing the appliance's contents in the in-memory fleet.
+
+``catalog.fill`` (read at each run) chooses the plan: ``popularity`` (the above) or ``random``
+(the same capacities filled with a sample of the catalogue, seeded by the run number), the
+baseline the in-ISP share of the popularity fill is judged against.
 """
 
 import time
@@ -13,9 +17,20 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from catalog import popularity
-from catalog.domain.fill import FillPlan, blend_popularity, isp_hit_share, plan_fleet
+from catalog.domain.fill import (
+    FillPlan,
+    blend_popularity,
+    isp_hit_share,
+    plan_fleet,
+    plan_random_fleet,
+)
 from catalog.domain.fleet import Appliance
+from catalog.seed import title_id
 from catalog.topology import ISPS, REGIONS, forecast
+from stackkit import flags
+from stackkit.logs import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -42,6 +57,7 @@ class FillPlanner:
         self._redis = redis
         self._fleet = fleet
         self._forecast = forecast(catalogue_size)
+        self._catalogue = [title_id(rank) for rank in range(catalogue_size)]
         self._pseudo_plays = pseudo_plays
         self.report = FillReport()
         self._share = Gauge(
@@ -54,13 +70,20 @@ class FillPlanner:
             ["change"], registry=registry,
         )  # fmt: skip
 
-    async def run(self) -> FillReport:
+    async def _popularity_plans(self) -> dict[str, FillPlan]:
         live = {region: await popularity.region_starts(self._redis, region) for region in REGIONS}
         predicted = {
             region: blend_popularity(self._forecast[region], live[region], self._pseudo_plays)
             for region in REGIONS
         }
-        plans = plan_fleet(self._fleet.values(), predicted)
+        return plan_fleet(self._fleet.values(), predicted)
+
+    async def run(self) -> FillReport:
+        fill = flags.choice("catalog.fill")
+        if fill == "random":
+            plans = plan_random_fleet(self._fleet.values(), self._catalogue, self.report.runs + 1)
+        else:
+            plans = await self._popularity_plans()
         plays = [
             (isp, title, count)
             for isp in ISPS
@@ -75,6 +98,7 @@ class FillPlanner:
         self._moves.labels("added").inc(added)
         self._moves.labels("evicted").inc(evicted)
         self._share.set(share)
+        log.info("fill_planned", fill=fill, in_isp_share=round(share, 4), added=added)
         self.report = FillReport(
             runs=self.report.runs + 1,
             planned_at=time.time(),

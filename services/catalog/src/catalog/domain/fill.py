@@ -3,9 +3,13 @@
 For each appliance, titles are ranked by the bytes its region is predicted to stream; a title
 it already holds gets a bonus (``STICKINESS``) so near-ties do not churn, then the ranking is
 cut at capacity. The plan says what to add and what to evict.
+
+The random fill (``catalog.fill=random``) is the baseline Open Connect's claim is judged
+against: the same capacity, filled with a seeded sample of the catalogue, blind to popularity.
 """
 
-from collections.abc import Iterable, Mapping
+import random
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from catalog.domain.fleet import Appliance
@@ -39,6 +43,29 @@ def plan_fill(appliance: Appliance, predicted_bytes: Mapping[str, float]) -> Fil
         add=target - appliance.files,
         evict=appliance.files - target,
     )
+
+
+def plan_random_fill(appliance: Appliance, catalogue: Sequence[str], seed: int) -> FillPlan:
+    """The appliance's capacity filled with titles drawn at random from ``catalogue``: the same
+    sample for the same appliance and ``seed`` (the planner passes its run number), another
+    sample for each appliance, so two appliances in one ISP hold different titles."""
+    titles = list(dict.fromkeys(catalogue))  # a title listed twice is still one file
+    # A string seed: random.Random hashes it with SHA-512, the same in every process and run.
+    rng = random.Random(f"{seed}:{appliance.id}")
+    target = frozenset(rng.sample(titles, min(appliance.capacity_files, len(titles))))
+    return FillPlan(
+        appliance.id,
+        keep=target & appliance.files,
+        add=target - appliance.files,
+        evict=appliance.files - target,
+    )
+
+
+def plan_random_fleet(
+    appliances: Iterable[Appliance], catalogue: Sequence[str], seed: int
+) -> dict[str, FillPlan]:
+    """:func:`plan_random_fill` for every appliance."""
+    return {a.id: plan_random_fill(a, catalogue, seed) for a in appliances}
 
 
 def blend_popularity(
