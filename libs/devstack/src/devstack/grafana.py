@@ -25,6 +25,8 @@ TAG = "rwa"
 API = 'route!~"/(healthz|readyz|metrics)"'
 """Requests of the API: probes and scrapes (several a second per process) left out."""
 WINDOW = "$__rate_interval"
+LE_ONE = 'le=~"1(\\\\.0)?"'
+"""A histogram's bucket of at most 1: "1.0" as Prometheus 2 stores it, "1" as 3 normalises it."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,13 @@ def ratio(metric: str, part: str, whole: str, by: str) -> str:
 def p99(histogram: str, selector: str = "", by: str = "") -> str:
     grouping = ", ".join(["le", *filter(None, [by])])
     return f"histogram_quantile(0.99, {rate(f'{histogram}_bucket', selector, grouping)})"
+
+
+def mean(histogram: str, selector: str = "", by: str = "") -> str:
+    """The mean observation (rings read, recipients): for small counts, clearer than a p99."""
+    return (
+        f"{rate(f'{histogram}_sum', selector, by)}\n  / {rate(f'{histogram}_count', selector, by)}"
+    )
 
 
 def _red(service: str, selector: str, by: str = "route") -> Row:
@@ -146,6 +155,21 @@ CATALOG = Dashboard(
                                                    "statement, outcome"),
                                               "{{statement}} {{outcome}}"),),
                   unit="ops", traces="catalog"),
+            Panel("Zone fallbacks/s", ((rate("catalog_cache_fallbacks_total", "",
+                                             "from_zone, to"), "{{from_zone}} -> {{to}}"),),
+                  description="Reads the local zone could not serve, by who served them: the"
+                              " other zone, or Cassandra (catalog.cacheZoneADown, one_zone).",
+                  unit="ops", traces="catalog"),
+            Panel("Zone repairs/s", ((rate("catalog_cache_repairs_total", "", "zone"),
+                                      "zone {{zone}}"),),
+                  description="Copies written back into a zone that missed while the other hit.",
+                  unit="ops", traces="catalog"),
+            Panel("Plays/s by first source's tier", ((rate("catalog_plays_total", "",
+                                                           "tier, in_isp"),
+                                                      "{{tier}} (in ISP: {{in_isp}})"),),
+                  description="Steering's first choice per play: an appliance in the client's"
+                              " ISP, a peering one (ixp), or the origin.", unit="ops",
+                  traces="catalog"),
         )),
         Row("Open Connect fill", (
             Panel("In-ISP share of plays", (("max(catalog_fill_in_isp_share)", "in ISP"),),
@@ -171,12 +195,23 @@ DISPATCH = Dashboard(
             Panel("Nearby searches/s", ((rate("dispatch_nearby_seconds_count", "", "search"),
                                          "{{search}}"),), unit="ops", traces="dispatch"),
             Panel("Trip decision p99: request to offer (objective 100 ms)",
-                  ((p99("http_request_duration_seconds",
-                        'service="dispatch", method="POST", route="/v1/trips"', "process"),
-                    "{{process}}"),),
-                  description="POST /v1/trips answers once the best driver is offered the trip"
-                              " (forwarded to the area's owner when another worker gets it).",
+                  ((p99("dispatch_decision_seconds", "", "outcome"), "{{outcome}}"),),
+                  description="Timed once, at the first worker: forwarding to the area's owner"
+                              " included (alert DispatchDecisionSlow).",
                   unit="s", traces="dispatch", threshold=0.1),
+            Panel("H3 rings read per search (mean)",
+                  ((mean("dispatch_nearby_rings", "", "search"), "{{search}}"),),
+                  description="0 for geosearch and full_scan, which read no rings.",
+                  traces="dispatch"),
+            Panel("Drivers ranked per search (mean)",
+                  ((mean("dispatch_nearby_candidates", "", "search"), "{{search}}"),),
+                  description="full_scan ranks every driver; h3_rings only the rings' ones.",
+                  traces="dispatch"),
+            Panel("Area ownership changes/s", ((rate("dispatch_area_ownership_changes_total", "",
+                                                     "process, reason"),
+                                                "{{process}} {{reason}}"),),
+                  description="A worker joining, leaving or expiring moves arcs of the ring.",
+                  unit="ops", traces="${__field.labels.process}"),
         )),
         _red("dispatch", 'service="dispatch"'),
     ),
@@ -195,6 +230,18 @@ CHAT = Dashboard(
             Panel("Frames written to clients/s", ((rate("chat_gateway_frames_total", "",
                                                         "process, kind"),
                                                    "{{process}} {{kind}}"),), unit="ops"),
+            Panel("Delivery p99: message created to socket write (objective 200 ms)",
+                  ((p99("chat_delivery_seconds", "", "process"), "{{process}}"),),
+                  description="Per gateway, live deliveries (alert ChatDeliverySlow).",
+                  unit="s", traces="${__field.labels.process}", threshold=0.2),
+            Panel("Recipients per message (mean)",
+                  ((mean("chat_fanout_recipients", "", "mode"), "{{mode}}"),),
+                  traces="chat-fanout"),
+            Panel("Gateway handoffs/s", ((rate("chat_fanout_handoffs_total", "", "mode"),
+                                          "{{mode}}"),),
+                  description="per_gateway: one batch per gateway and message; per_member"
+                              " (chat.fanout): one per recipient.", unit="ops",
+                  traces="chat-fanout"),
         )),
         Row("Gateways", (
             Panel("Open WebSockets", (("sum by (process) (chat_gateway_connections)",
@@ -219,14 +266,31 @@ PAYMENTS = Dashboard(
                               " flight); 402: declined after every retry.", unit="reqps",
                   traces="payments"),
             Panel("Authorizations/s per acquirer",
-                  ((rate("http_requests_total", 'route="/authorizations", method="POST"',
-                         "process, status"), "{{process}} {{status}}"),),
-                  description="payments.routing=single_acquirer sends them all to one.",
-                  unit="reqps", traces="payments"),
+                  ((rate("payments_authorizations_total", "", "acquirer, outcome"),
+                    "{{acquirer}} {{outcome}}"),),
+                  description="payments.routing=single_acquirer sends them all to one;"
+                              " payments.acquirerTimeouts shows as timeout.",
+                  unit="ops", traces="payments"),
             Panel("Confirm p99",
                   ((p99("http_request_duration_seconds",
                         'process="payments", route="/v1/payment_intents/{intent_id}/confirm"'),
                     "p99"),), unit="s", traces="payments"),
+            Panel("Intents finished with more than one approval/s",
+                  ((f"{rate('payments_intent_authorizations_count')}\n  - "
+                    f"{rate('payments_intent_authorizations_bucket', LE_ONE)}",
+                    "double charges"),),
+                  description="Above 0: a double charge (alert DoubleAuthorization); only"
+                              " payments.idempotency=ignored should allow one.",
+                  unit="ops", traces="payments", threshold=0.0),
+            Panel("Idempotency-Key decisions/s", ((rate("payments_idempotent_requests_total",
+                                                        "", "outcome"), "{{outcome}}"),),
+                  description="replayed: a retry answered from the stored response; conflict"
+                              " and in_progress: refused with a 409.", unit="ops",
+                  traces="payments"),
+            Panel("Serialization retries/s", ((rate("payments_serialization_retries_total", "",
+                                                    "operation"), "{{operation}}"),),
+                  description="SERIALIZABLE transactions run again after a conflict.",
+                  unit="ops", traces="payments"),
         )),
         Row("Webhooks", (
             Panel("Deliveries/s by outcome", ((rate("payments_webhook_deliveries_total", "",
@@ -261,6 +325,11 @@ EDGE = Dashboard(
                                                 "process"), "{{process}}"),),
                   description="Misses that waited for another's fetch; none under"
                               " edge.coalescing=off.", unit="ops", traces="edge"),
+            Panel("Request p99 by cache status",
+                  ((p99("edge_request_duration_seconds", "", "cache_status"),
+                    "{{cache_status}}"),),
+                  description="A HIT costs a lookup, a MISS the upstream fetch too.", unit="s",
+                  traces="edge-pop-1"),
         )),
         Row("Tiers", (
             Panel("Upper tier skipped (breaker open)", (("max by (process) (edge_upper_tier_open)",
