@@ -7,6 +7,7 @@ from loadtests.experiments import (
     cloudflare_tiered_cache,
     netflix_cache_zone_loss,
     netflix_chaos_monkey,
+    netflix_open_connect_fill,
     slack_fanout,
     slack_gateway_crash,
     stripe_crash_mid_charge,
@@ -21,6 +22,7 @@ from loadtests.experiments.model import Experiment
 EXPERIMENTS: tuple[Experiment, ...] = (
     netflix_cache_zone_loss.EXPERIMENT,
     netflix_chaos_monkey.EXPERIMENT,
+    netflix_open_connect_fill.EXPERIMENT,
     uber_spatial_index.EXPERIMENT,
     uber_worker_loss.EXPERIMENT,
     uber_surge.EXPERIMENT,
