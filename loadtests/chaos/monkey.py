@@ -75,6 +75,7 @@ FLAGGED = {
     "fault.kafka.produce": ("slow", "flaky"),
     "fault.origin": ("slow", "flaky"),
     "fault.acquirer": ("slow", "flaky"),
+    "fault.gateway.write": ("slow", "flaky"),
     "catalog.cacheZoneADown": ("on",),
     "chat.fanoutStall": ("on",),
     "edge.upperTierDown": ("on",),
