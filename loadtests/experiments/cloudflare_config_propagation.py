@@ -10,7 +10,7 @@ from devstack.topology import EDGE_POPS
 from loadtests.experiments.lab import Lab
 from loadtests.experiments.model import Check, Experiment, Findings, Scale, Series, quantile
 
-CHANGES = {Scale.SMALL: 5, Scale.FULL: 100}
+CHANGES = {Scale.SMALL: 3, Scale.FULL: 100}
 SEED_BOUND_S = 5.0
 GOAL_WITH_PUSH_S = 1.0
 

@@ -10,7 +10,7 @@ from loadtests.chaos.stage import AnsweringControl
 from loadtests.experiments.lab import Lab
 from loadtests.experiments.model import Check, Experiment, Findings, Scale, Series
 
-RUN = {Scale.SMALL: (30.0, "small"), Scale.FULL: (600.0, "default")}
+RUN = {Scale.SMALL: (20.0, "small"), Scale.FULL: (600.0, "default")}
 """(seconds, intensity)."""
 SEED = 7
 BUDGET = 0.001
