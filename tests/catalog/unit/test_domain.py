@@ -4,7 +4,7 @@ import math
 from dataclasses import replace
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from catalog.domain.fill import blend_popularity, isp_hit_share, plan_fill, plan_fleet
@@ -164,6 +164,7 @@ def test_blending_starts_from_the_prior_and_follows_live_plays() -> None:
     st.dictionaries(st.sampled_from([f"t{i}" for i in range(40)]), st.floats(0, 1e6), max_size=40),
     st.integers(1, 20),
 )
+@example(prior={"t0": 5e-324, "t1": 5e-324, "t2": 1e-323}, live={}, capacity=1)  # subnormals
 def test_a_plan_fits_and_replanning_the_same_forecast_changes_nothing(
     prior: dict[str, float], live: dict[str, float], capacity: int
 ) -> None:

@@ -92,7 +92,10 @@ def blend_popularity(
     for title, value in live.items():
         if value > 0:
             blended[title] = blended.get(title, 0.0) + live_weight * value / live_total
-    return blended
+    # Shares of a total of subnormal floats do not add up to 1 (hypothesis found 1.0196):
+    # normalise what was blended so that the prediction is a distribution whatever its input.
+    total = sum(blended.values())
+    return {title: share / total for title, share in blended.items()} if total else {}
 
 
 def plan_fleet(
