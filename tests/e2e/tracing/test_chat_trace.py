@@ -110,8 +110,11 @@ async def test_a_posted_message_is_one_trace_from_the_pop_to_the_socket_write(
         line["event"] == "message_fanned_out" and line.get("seq") == seq for line in fanned
     ), fanned
 
-    # Last, as the edge's own server span may still be on its way in: the PoP's hop opens it.
-    pop = [s for s in trace if s.kind == "SERVER" and s.service.startswith("edge")]
-    assert pop and under(trace, api, pop[0]), (
-        f"a PoP's server span heads the trace:\n  {described(trace)}"
+    # Last, as the edge's own server span ends after the whole response and may still be on its
+    # way in: the PoP's hop opens the trace.
+    pop = await spans.wait_for(
+        lambda s: s.trace_id == trace_id and s.kind == "SERVER" and s.service.startswith("edge"),
+        what="the PoP's server span",
     )
+    trace = spans.trace(trace_id)
+    assert under(trace, api, pop), f"a PoP's server span heads the trace:\n  {described(trace)}"

@@ -165,8 +165,13 @@ async def test_a_forwarded_trip_request_is_one_trace_from_the_pop_to_the_offer(
     assert {"trip_forwarded", "request"} <= received, received
     assert {"trip_offer", "request"} <= decided, decided
 
-    # Last, as the edge's own server span may still be on its way in: the PoP's hop opens it.
-    pop = [s for s in trace if s.kind == "SERVER" and s.service.startswith("edge")]
-    assert pop and under(trace, receiver, pop[0]), (
+    # Last, as the edge's own server span ends after the whole response and may still be on its
+    # way in: the PoP's hop opens the trace.
+    pop = await spans.wait_for(
+        lambda s: s.trace_id == trace_id and s.kind == "SERVER" and s.service.startswith("edge"),
+        what="the PoP's server span",
+    )
+    trace = spans.trace(trace_id)
+    assert under(trace, receiver, pop), (
         f"a PoP's server span heads the trace:\n  {described(trace)}"
     )
