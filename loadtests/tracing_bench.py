@@ -214,6 +214,12 @@ def measure_mode(
             confirm_payments(base_url, secret, settings.payments, settings.concurrency)
         )
         settings.sink_bytes.setdefault(mode.name, []).append(sink_bytes(sink) - before)
+    except BaseException:
+        kept = RESULTS / "tracing-logs"
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(stack.logs_dir(), kept)
+        print(f"  {mode.name} failed: the stack's logs are kept in {kept}", flush=True)
+        raise
     finally:
         stack.stop()
     return {HITS.name: hits, CONFIRM_P50.name: p50(latencies) * 1000,

@@ -46,6 +46,13 @@ class Unavailable(DomainError):
     code = "dependency_unavailable"
 
 
+class Contended(Unavailable):
+    """A transaction kept conflicting with concurrent ones past its retries; nothing of it was
+    kept, and the same request may succeed if sent again (Stripe's ``lock_timeout``)."""
+
+    code = "lock_timeout"
+
+
 class UpstreamUnreachable(DomainError):
     """A proxy got no usable answer from the service behind it."""
 

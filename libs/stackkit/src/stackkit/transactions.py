@@ -10,6 +10,7 @@ from typing import TypeAlias, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from stackkit.errors import Contended
 from stackkit.logs import get_logger
 
 T = TypeVar("T")
@@ -27,7 +28,9 @@ async def serializable(
 ) -> T:
     """Run ``work`` in one SERIALIZABLE transaction, retrying it from the top on conflict.
 
-    ``work`` must be safe to run again: everything it does is inside the transaction.
+    ``work`` must be safe to run again: everything it does is inside the transaction. After
+    ``attempts`` conflicts in a row it raises :class:`Contended` (a 503 the client may retry),
+    never the driver's error (a 500).
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -38,7 +41,11 @@ async def serializable(
                 return await work(conn)
         except RETRYABLE as exc:
             if attempt == attempts:
-                raise
+                log.warning("serialization_retries_exhausted", attempts=attempts)
+                raise Contended(
+                    "This object cannot be changed right now because concurrent requests are "
+                    "changing what it depends on. Retry the request."
+                ) from exc
             log.debug("serialization_retry", attempt=attempt, error=type(exc).__name__)
             await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
     raise AssertionError("unreachable")

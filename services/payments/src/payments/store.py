@@ -90,13 +90,18 @@ INTENT_COLUMNS = (
 )
 
 
-async def insert_intent(conn: Connection, intent: Row) -> None:
+async def insert_intent(conn: Connection, intent: Row) -> Row:
+    """The intent as stored (the columns' defaults filled in), without reading it back."""
     values = [json.dumps(intent[c]) if c == "metadata" else intent[c] for c in INTENT_COLUMNS]
     placeholders = ", ".join(f"${i}" for i in range(1, len(INTENT_COLUMNS) + 1))
-    await conn.execute(
-        f"INSERT INTO payment_intents ({', '.join(INTENT_COLUMNS)}) VALUES ({placeholders})",
+    record = await conn.fetchrow(
+        f"INSERT INTO payment_intents ({', '.join(INTENT_COLUMNS)}) VALUES ({placeholders}) "
+        "RETURNING *",
         *values,
     )
+    row = _row(record)
+    assert row is not None
+    return row
 
 
 async def get_intent(

@@ -365,11 +365,20 @@ class Payments:
                     "metadata": p.metadata or {},
                     "created": store.now(),
                 }
-                await store.insert_intent(conn, intent)
-                await store.record_transition(conn, intent["id"], None, intent["status"], "create")
-                row = await self._load(conn, merchant_id, intent["id"])
+                # Written once, in its state after creation, and never read back: a read takes
+                # SERIALIZABLE predicate locks on the index pages every concurrent creation
+                # writes to, and on young tables those conflicts exhausted the retries.
+                moves = [(None, intent["status"], "create")]
                 if card is not None:
-                    await self._attach(conn, row, card, p.payment_method)
+                    attached = transition(Status(intent["status"]), Action.ATTACH_PAYMENT_METHOD)
+                    moves.append(
+                        (intent["status"], attached.value, Action.ATTACH_PAYMENT_METHOD.value)
+                    )
+                    intent |= self._attached_fields(card, p.payment_method)
+                    intent["status"] = attached.value
+                row = await store.insert_intent(conn, intent)
+                for before, after, action in moves:
+                    await store.record_transition(conn, intent["id"], before, after, action)
                 await self._event(conn, row, "payment_intent.created")
                 await progress.record(conn, "intent_created", intent["id"])
                 return str(intent["id"])
@@ -391,17 +400,19 @@ class Payments:
     def _card(payment_method: str | None, data: params.PaymentMethodData | None) -> cards.Card:
         return cards.card_for(payment_method, data.card.number if data else None)
 
+    @staticmethod
+    def _attached_fields(card: cards.Card, token: str | None) -> dict[str, Any]:
+        return {
+            "payment_method": token or f"pm_card_{card.brand}_{card.last4}",
+            "card_number": card.number,
+            "card_brand": card.brand,
+        }
+
     async def _attach(
         self, conn: Connection, intent: store.Row, card: cards.Card, token: str | None
     ) -> None:
-        payment_method = token or f"pm_card_{card.brand}_{card.last4}"
         await self._move(
-            conn,
-            intent,
-            Action.ATTACH_PAYMENT_METHOD,
-            payment_method=payment_method,
-            card_number=card.number,
-            card_brand=card.brand,
+            conn, intent, Action.ATTACH_PAYMENT_METHOD, **self._attached_fields(card, token)
         )
 
     async def retrieve_intent(self, merchant_id: str, intent_id: str) -> dict[str, Any]:
