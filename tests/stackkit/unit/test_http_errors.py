@@ -8,6 +8,7 @@ import pytest
 from stackkit import errors
 from stackkit.errors import (
     Conflict,
+    Contended,
     DomainError,
     Invalid,
     NotFound,
@@ -36,6 +37,7 @@ def no_request_id() -> Iterator[None]:
         (Conflict("busy"), 409, "invalid_request_error", "conflict"),
         (UpstreamUnreachable("down"), 502, "api_error", "upstream_unreachable"),
         (Unavailable("later"), 503, "api_error", "dependency_unavailable"),
+        (Contended("again"), 503, "api_error", "lock_timeout"),
         (UpstreamTimeout("slow"), 504, "api_error", "upstream_timeout"),
     ],
 )

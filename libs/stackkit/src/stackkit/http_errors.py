@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stackkit.errors import (
     Conflict,
+    Contended,
     DomainError,
     Invalid,
     NotFound,
@@ -34,6 +35,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Conflict: 409,
     UpstreamUnreachable: 502,
     Unavailable: 503,
+    Contended: 503,
     UpstreamTimeout: 504,
 }
 """A subclass takes its nearest listed ancestor's status; an unlisted error is a 400."""
